@@ -1,0 +1,16 @@
+/* hyplora: the public C API. Include this one header; link with `pkg-config --libs hyplora`.
+ *
+ * Conventions: every function that can fail takes `hp_err *err` last and returns -1
+ * (or NULL) with a message naming the file, field and expectation. Nothing in the
+ * library prints, aborts or exits. */
+#ifndef HYPLORA_H
+#define HYPLORA_H
+
+#include "hyplora/config.h"
+#include "hyplora/dtype.h"
+#include "hyplora/error.h"
+#include "hyplora/file.h"
+#include "hyplora/safetensors.h"
+#include "hyplora/tensor.h"
+
+#endif
