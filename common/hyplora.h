@@ -10,7 +10,14 @@
 #include "hyplora/dtype.h"
 #include "hyplora/error.h"
 #include "hyplora/file.h"
+#include "hyplora/gguf.h"
+#include "hyplora/model.h"
+#include "hyplora/npy.h"
+#include "hyplora/progress.h"
+#include "hyplora/report.h"
+#include "hyplora/rng.h"
 #include "hyplora/safetensors.h"
+#include "hyplora/sha256.h"
 #include "hyplora/tensor.h"
 
 #endif

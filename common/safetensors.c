@@ -5,19 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void free_tensor(hp_tensor *t)
 {
     free(t->name);
     free(t->stored_name);
     free(t->dtype_name);
-}
-
-void hp_safetensors_release(hp_safetensors *st)
-{
-    free(st->tensors);
-    st->tensors = NULL;
-    st->n_tensors = 0;
 }
 
 void hp_safetensors_close(hp_safetensors *st)
@@ -301,8 +295,13 @@ int hp_safetensors_write(const char *path, const hp_st_write *tensors, size_t n,
         for (int d = 0; d < tensors[i].ndim; d++)
             count *= (uint64_t)tensors[i].shape[d];
         size_t bytes = (size_t)hp_dtype_bytes(tensors[i].dtype, count);
-        ok = fwrite(tensors[i].data, 1, bytes, a.fp) == bytes;
+        if (tensors[i].data)
+            ok = fwrite(tensors[i].data, 1, bytes, a.fp) == bytes;
+        else /* no data: leave a hole (sparse file, reads as zeros) */
+            ok = fseeko(a.fp, (off_t)bytes, SEEK_CUR) == 0;
     }
+    /* a trailing hole needs the file extended to its full length */
+    ok = ok && fflush(a.fp) == 0 && ftruncate(fileno(a.fp), (off_t)(8 + padded + offset)) == 0;
     if (!ok) {
         hp_atomic_abort(&a);
         return hp_fail(err, "%s: write failed (disk full?)", path);

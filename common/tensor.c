@@ -2,6 +2,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 int64_t hp_tensor_rows(const hp_tensor *t)
 {
@@ -22,4 +23,55 @@ const char *hp_tensor_shape_str(const hp_tensor *t, char *buf, int size)
     if (n < size)
         snprintf(buf + n, (size_t)(size - n), "]");
     return buf;
+}
+
+uint64_t hp_tensor_row_bytes(const hp_tensor *t)
+{
+    return hp_dtype_bytes(t->dtype, (uint64_t)hp_tensor_cols(t));
+}
+
+int64_t hp_tensor_stored_row(const hp_tensor *t, int64_t r)
+{
+    if (t->permute_heads <= 0)
+        return r;
+    /* HF row (head h, half s, index i) is stored at (h, i, s): llama.cpp interleaves the
+     * two halves so that its RoPE rotates adjacent pairs. */
+    int64_t hd = hp_tensor_rows(t) / t->permute_heads, half = hd / 2;
+    int64_t h = r / hd, within = r % hd, s = within / half, i = within % half;
+    return h * hd + 2 * i + s;
+}
+
+int hp_tensor_read_rows(const hp_file *f, const hp_tensor *t, int64_t row0, int64_t n, float *out,
+                        void *scratch, hp_err *err)
+{
+    int64_t rows = hp_tensor_rows(t), cols = hp_tensor_cols(t);
+    if (row0 < 0 || n < 0 || row0 > rows || n > rows - row0)
+        return hp_fail(err, "%s: rows [%lld, %lld) requested of tensor \"%s\" with %lld rows", f->path,
+                       (long long)row0, (long long)(row0 + n), t->name, (long long)rows);
+    if (!hp_dtype_readable(t->dtype))
+        return hp_fail(err, "%s: tensor \"%s\" has type %s, which cannot be converted to float32 "
+                       "(readable: F32, F16, BF16, Q8_0, Q4_0)", f->path, t->name, t->dtype_name);
+    uint64_t rb = hp_tensor_row_bytes(t);
+    if (rb == 0 && cols != 0)
+        return hp_fail(err, "%s: tensor \"%s\": row of %lld elements is not a whole number of %s blocks",
+                       f->path, t->name, (long long)cols, t->dtype_name);
+    if (t->permute_heads > 0 && (rows % t->permute_heads != 0 || (rows / t->permute_heads) % 2 != 0))
+        return hp_fail(err, "%s: tensor \"%s\": %lld rows do not split into %d heads of even size",
+                       f->path, t->name, (long long)rows, t->permute_heads);
+    unsigned char *buf = scratch;
+    if (!buf && !(buf = hp_malloc((size_t)(rb * (uint64_t)n), "a row buffer", err)))
+        return -1;
+    int rc = 0;
+    if (t->permute_heads <= 0) {
+        rc = hp_file_pread(f, buf, (size_t)(rb * (uint64_t)n), t->offset + rb * (uint64_t)row0, err);
+    } else {
+        for (int64_t r = 0; r < n && rc == 0; r++)
+            rc = hp_file_pread(f, buf + rb * (uint64_t)r, (size_t)rb,
+                               t->offset + rb * (uint64_t)hp_tensor_stored_row(t, row0 + r), err);
+    }
+    if (rc == 0)
+        hp_convert_f32(t->dtype, buf, out, (size_t)(n * cols));
+    if (buf != scratch)
+        free(buf);
+    return rc;
 }

@@ -32,11 +32,8 @@ typedef struct hp_safetensors {
 int hp_safetensors_open(hp_safetensors *st, const char *path, int file_index, hp_err *err);
 void hp_safetensors_close(hp_safetensors *st);
 
-/* Releases the tensor array without freeing what its entries own: the model handle
- * takes the entries over when it merges shards. */
-void hp_safetensors_release(hp_safetensors *st);
-
-/* One tensor to write: its bytes are already in the stored dtype. */
+/* One tensor to write: its bytes are already in the stored dtype; data NULL leaves a
+ * hole that reads as zeros (sparse files for benchmarks of huge layouts). */
 typedef struct hp_st_write {
     const char *name;
     hp_dtype dtype;

@@ -10,6 +10,8 @@
 #include <stdint.h>
 
 #include "hyplora/dtype.h"
+#include "hyplora/error.h"
+#include "hyplora/file.h"
 
 #define HP_MAX_DIMS 8
 
@@ -34,6 +36,18 @@ typedef struct hp_tensor {
  * a 1-D tensor is one row. */
 int64_t hp_tensor_rows(const hp_tensor *t);
 int64_t hp_tensor_cols(const hp_tensor *t);
+
+/* The stored row index of Hugging Face row r (they differ only for permuted q/k). */
+int64_t hp_tensor_stored_row(const hp_tensor *t, int64_t r);
+
+/* Reads rows [row0, row0 + n) widened to float32 into out (n x cols), with pread on f,
+ * the file that holds the tensor, so no other tensor's pages are touched. scratch, when
+ * not NULL, holds at least n rows in the stored type; otherwise one is allocated. */
+int hp_tensor_read_rows(const hp_file *f, const hp_tensor *t, int64_t row0, int64_t n, float *out,
+                        void *scratch, hp_err *err);
+
+/* Bytes of one stored row. */
+uint64_t hp_tensor_row_bytes(const hp_tensor *t);
 
 /* Formats the shape as "[4096, 128256]" into buf. */
 const char *hp_tensor_shape_str(const hp_tensor *t, char *buf, int size);

@@ -1,0 +1,174 @@
+/* `hyplora info PATH`: what a model file holds, for people (a table) or scripts (--json). */
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char *HELP =
+    "usage: hyplora info [--json] PATH\n"
+    "\n"
+    "Describes a model: a Hugging Face directory (config.json + safetensors, sharded or not),\n"
+    "a .safetensors file or a GGUF file. Prints the architecture, the config, every tensor\n"
+    "(name, dtype, shape, bytes), the parameter count and the tokenizer type. Reads headers\n"
+    "only, never the weights.\n"
+    "\n"
+    "Options:\n"
+    "  --json        one JSON object on stdout instead of the table\n"
+    "  -h, --help    this text\n"
+    "\n"
+    "Example:\n"
+    "  hyplora info ~/models/TinyLlama-1.1B\n"
+    "  hyplora info --json model.gguf | jq .n_parameters\n";
+
+static cJSON *config_json(const hp_config *c)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "architecture", c->architecture);
+    cJSON_AddStringToObject(o, "model_type", c->model_type);
+    cJSON_AddBoolToObject(o, "forward_supported", c->forward_supported);
+    cJSON_AddNumberToObject(o, "hidden_size", c->hidden_size);
+    cJSON_AddNumberToObject(o, "intermediate_size", c->intermediate_size);
+    cJSON_AddNumberToObject(o, "num_hidden_layers", c->n_layers);
+    cJSON_AddNumberToObject(o, "num_attention_heads", c->n_heads);
+    cJSON_AddNumberToObject(o, "num_key_value_heads", c->n_kv_heads);
+    cJSON_AddNumberToObject(o, "head_dim", c->head_dim);
+    cJSON_AddNumberToObject(o, "vocab_size", c->vocab_size);
+    cJSON_AddNumberToObject(o, "max_position_embeddings", c->max_position_embeddings);
+    cJSON_AddNumberToObject(o, "rms_norm_eps", c->rms_norm_eps);
+    cJSON_AddNumberToObject(o, "rope_theta", c->rope_theta);
+    static const char *const SCALING[] = {"none", "llama3", "linear"};
+    cJSON_AddStringToObject(o, "rope_scaling", SCALING[c->rope_scaling.type]);
+    if (c->rope_scaling.type != HP_ROPE_NONE)
+        cJSON_AddNumberToObject(o, "rope_scaling_factor", c->rope_scaling.factor);
+    cJSON_AddBoolToObject(o, "tie_word_embeddings", c->tie_word_embeddings);
+    cJSON_AddBoolToObject(o, "attention_bias", c->attention_bias);
+    cJSON_AddNumberToObject(o, "bos_token_id", c->bos_token_id);
+    cJSON_AddNumberToObject(o, "eos_token_id", c->eos_token_id);
+    return o;
+}
+
+static int print_json(const hp_model *m, const char *tokenizer)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "path", m->path);
+    cJSON_AddStringToObject(o, "format", hp_model_format_name(m->format));
+    cJSON_AddNumberToObject(o, "n_files", (double)m->n_files);
+    if (m->has_config)
+        cJSON_AddItemToObject(o, "config", config_json(&m->config));
+    else
+        cJSON_AddNullToObject(o, "config");
+    cJSON_AddStringToObject(o, "tokenizer", tokenizer);
+    cJSON_AddNumberToObject(o, "n_parameters", (double)hp_model_n_params(m));
+    uint64_t bytes = 0;
+    cJSON *ts = cJSON_AddArrayToObject(o, "tensors");
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const hp_tensor *t = m->tensors[i];
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "name", t->name);
+        if (t->stored_name)
+            cJSON_AddStringToObject(e, "stored_name", t->stored_name);
+        cJSON_AddStringToObject(e, "dtype", t->dtype_name);
+        cJSON *shape = cJSON_AddArrayToObject(e, "shape");
+        for (int d = 0; d < t->ndim; d++)
+            cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->shape[d]));
+        cJSON_AddNumberToObject(e, "bytes", (double)t->nbytes);
+        cJSON_AddStringToObject(e, "file", m->files[t->file]->path);
+        cJSON_AddItemToArray(ts, e);
+        bytes += t->nbytes;
+    }
+    cJSON_AddNumberToObject(o, "n_bytes", (double)bytes);
+    char *s = cJSON_Print(o);
+    cJSON_Delete(o);
+    if (!s)
+        return EXIT_FAIL;
+    puts(s);
+    free(s);
+    return EXIT_OK;
+}
+
+static void print_table(const hp_model *m, const char *tokenizer)
+{
+    printf("path:          %s\n", m->path);
+    printf("format:        %s, %zu file%s\n", hp_model_format_name(m->format), m->n_files,
+           m->n_files == 1 ? "" : "s");
+    if (m->has_config) {
+        const hp_config *c = &m->config;
+        printf("architecture:  %s (%s); forward pass %s\n", c->architecture[0] ? c->architecture : "?",
+               c->model_type[0] ? c->model_type : "?",
+               c->forward_supported ? "supported" : "not supported (embedding analyses only)");
+        printf("config:        hidden %d, intermediate %d, layers %d, heads %d, kv heads %d, head_dim %d, vocab %d\n",
+               c->hidden_size, c->intermediate_size, c->n_layers, c->n_heads, c->n_kv_heads,
+               c->head_dim, c->vocab_size);
+        printf("               rms_norm_eps %g, rope_theta %g, rope_scaling %s, tied embeddings %s, attention bias %s\n",
+               c->rms_norm_eps, c->rope_theta,
+               c->rope_scaling.type == HP_ROPE_LLAMA3   ? "llama3"
+               : c->rope_scaling.type == HP_ROPE_LINEAR ? "linear"
+                                                        : "none",
+               c->tie_word_embeddings ? "yes" : "no", c->attention_bias ? "yes" : "no");
+    } else {
+        printf("architecture:  unknown (no config); forward pass not available\n");
+    }
+    printf("tokenizer:     %s\n", tokenizer);
+    uint64_t bytes = 0;
+    size_t wname = 4;
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        bytes += m->tensors[i]->nbytes;
+        size_t l = strlen(m->tensors[i]->name);
+        wname = l > wname ? l : wname;
+    }
+    printf("parameters:    %" PRIu64 " (%.1f MB stored)\n", hp_model_n_params(m), (double)bytes / 1e6);
+    printf("tensors:       %zu\n\n", m->n_tensors);
+    printf("  %-*s  %-6s  %-20s  %12s\n", (int)wname, "name", "dtype", "shape", "bytes");
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const hp_tensor *t = m->tensors[i];
+        char shape[128];
+        printf("  %-*s  %-6s  %-20s  %12" PRIu64 "\n", (int)wname, t->name, t->dtype_name,
+               hp_tensor_shape_str(t, shape, sizeof shape), t->nbytes);
+    }
+}
+
+int cmd_info(int argc, char **argv)
+{
+    static const struct option OPTS[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
+    };
+    bool json = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", OPTS, NULL)) != -1) {
+        switch (c) {
+        case 'j':
+            json = true;
+            break;
+        case 'h':
+            fputs(HELP, stdout);
+            return EXIT_OK;
+        default:
+            return cli_usage_error("info", "unknown option");
+        }
+    }
+    if (optind != argc - 1)
+        return cli_usage_error("info", "expected exactly one PATH");
+    hp_err err;
+    hp_model *m = hp_model_open(argv[optind], &err);
+    if (!m)
+        return cli_fail(&err);
+    char tokenizer[96];
+    if (hp_model_tokenizer_type(m, tokenizer, sizeof tokenizer, &err) != 0) {
+        hp_model_close(m);
+        return cli_fail(&err);
+    }
+    int rc = EXIT_OK;
+    if (json)
+        rc = print_json(m, tokenizer);
+    else
+        print_table(m, tokenizer);
+    hp_model_close(m);
+    return rc;
+}

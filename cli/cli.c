@@ -1,0 +1,101 @@
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+cli_globals g_cli = {.threads = 0, .verbosity = 1};
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "hyplora%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'hyplora %s--help' for usage.\n", cmd ? cmd : "");
+    return EXIT_USAGE;
+}
+
+int cli_fail(const hp_err *err)
+{
+    fprintf(stderr, "hyplora: error: %s\n", err->msg);
+    return EXIT_FAIL;
+}
+
+void cli_verbose(const char *fmt, ...)
+{
+    if (g_cli.verbosity < 2)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void progress_update(hp_progress *base, uint64_t done, uint64_t total)
+{
+    cli_progress *p = (cli_progress *)base;
+    double t = now();
+    if (!p->active || (t - p->last < 0.1 && done < total))
+        return;
+    p->last = t;
+    double elapsed = t - p->start, frac = total ? (double)done / (double)total : 0;
+    fprintf(stderr, "\r%s: %5.1f%% (%llu/%llu)", p->label, 100 * frac, (unsigned long long)done,
+            (unsigned long long)total);
+    if (frac > 0 && frac < 1)
+        fprintf(stderr, ", %.0f s left ", elapsed / frac - elapsed);
+    else
+        fprintf(stderr, ", %.1f s        ", elapsed);
+    fflush(stderr);
+    p->drawn = true;
+}
+
+hp_progress *cli_progress_begin(cli_progress *p, const char *label)
+{
+    memset(p, 0, sizeof *p);
+    p->base.update = progress_update;
+    p->label = label;
+    p->start = now();
+    p->active = g_cli.verbosity > 0 && isatty(STDERR_FILENO);
+    return &p->base;
+}
+
+void cli_progress_end(cli_progress *p)
+{
+    if (p->drawn)
+        fputc('\n', stderr);
+    p->drawn = false;
+}
+
+bool cli_parse_int(const char *cmd, const char *opt, const char *s, long min, long max, long *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < min || v > max) {
+        cli_usage_error(cmd, "%s expects an integer from %ld to %ld, got '%s'", opt, min, max, s);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+const char *cli_data_dir(void)
+{
+    const char *env = getenv("HYPLORA_DATA_DIR");
+    if (env && *env)
+        return env;
+    if (access(HYPLORA_SOURCE_DATA_DIR "/tokenizers", R_OK) == 0)
+        return HYPLORA_SOURCE_DATA_DIR;
+    return HYPLORA_INSTALL_DATA_DIR;
+}

@@ -1,0 +1,53 @@
+/* What every command shares: global options, usage errors, progress lines, and the
+ * command table. A command is `int cmd_NAME(int argc, char **argv)` returning the exit
+ * status: 0 success, 1 failure (message already printed), 2 usage error. */
+#ifndef HYPLORA_CLI_H
+#define HYPLORA_CLI_H
+
+#include <stdbool.h>
+
+#include "hyplora.h"
+
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+typedef struct cli_globals {
+    int threads;   /* 0: the library's default (all cores) */
+    int verbosity; /* 0 quiet, 1 normal, 2 verbose */
+    int argc;      /* the whole command line, for report provenance */
+    char **argv;
+} cli_globals;
+
+extern cli_globals g_cli;
+
+/* Prints "hyplora CMD: message" plus a pointer to --help, returns EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints "hyplora: error: <err->msg>", returns EXIT_FAIL. */
+int cli_fail(const hp_err *err);
+
+/* Verbose-only message on stderr. */
+void cli_verbose(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A progress line on stderr when it is a terminal and not --quiet; silent otherwise. */
+typedef struct cli_progress {
+    hp_progress base; /* must be first: the library sees this part */
+    const char *label;
+    double start, last;
+    bool active, drawn;
+} cli_progress;
+
+hp_progress *cli_progress_begin(cli_progress *p, const char *label);
+void cli_progress_end(cli_progress *p);
+
+/* Parses a positive integer option value, or prints a usage error. */
+bool cli_parse_int(const char *cmd, const char *opt, const char *s, long min, long max, long *out);
+
+/* Where vendored data (notebooks-data) lives: $HYPLORA_DATA_DIR, the source tree the
+ * binary was built from, or the installed data directory. */
+const char *cli_data_dir(void);
+
+int cmd_info(int argc, char **argv);
+int cmd_tensor(int argc, char **argv);
+int cmd_make_model(int argc, char **argv);
+
+#endif

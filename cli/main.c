@@ -1,0 +1,106 @@
+/* hyplora: one executable, git-style subcommands. Global options come before or after
+ * the command name; everything else belongs to the command. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command COMMANDS[] = {
+    {"info", cmd_info, "describe a model, GGUF file or word-vector file (config, tensors, tokenizer)"},
+    {"tensor", cmd_tensor, "export one tensor of a model as a float32 .npy file"},
+    {"make-model", cmd_make_model, "write a random Llama-architecture checkpoint in the Hugging Face layout"},
+};
+#define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
+
+static void print_help(void)
+{
+    printf("usage: hyplora [--threads N] [--quiet | --verbose] <command> [options]\n"
+           "\n"
+           "Measures the hyperbolic geometry of language models and fine-tunes them with HypLoRA.\n"
+           "\n"
+           "Commands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        printf("  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+    printf("\n"
+           "Global options:\n"
+           "  --threads N   worker threads (default: all cores)\n"
+           "  --quiet       no progress lines or notes, errors only\n"
+           "  --verbose     more detail on stderr\n"
+           "  --version     print the version\n"
+           "  --help        this text; 'hyplora <command> --help' for a command\n"
+           "\n"
+           "Exit status: 0 success, 1 failure, 2 usage error.\n"
+           "\n"
+           "Example:\n"
+           "  hyplora info path/to/model-dir\n");
+}
+
+/* Takes the global options out of argv wherever they stand (before or after the
+ * command), so commands never see them. Returns -1 after a usage error. */
+static int take_globals(int *argc, char **argv)
+{
+    int out = 1;
+    for (int i = 1; i < *argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            while (i < *argc)
+                argv[out++] = argv[i++];
+            break;
+        }
+        if (strcmp(a, "--quiet") == 0) {
+            g_cli.verbosity = 0;
+        } else if (strcmp(a, "--verbose") == 0) {
+            g_cli.verbosity = 2;
+        } else if (strcmp(a, "--threads") == 0 || strncmp(a, "--threads=", 10) == 0) {
+            const char *v = a[9] == '=' ? a + 10 : (i + 1 < *argc ? argv[++i] : NULL);
+            long n;
+            if (!v) {
+                cli_usage_error(NULL, "--threads needs a value");
+                return -1;
+            }
+            if (!cli_parse_int(NULL, "--threads", v, 1, 4096, &n))
+                return -1;
+            g_cli.threads = (int)n;
+        } else {
+            argv[out++] = argv[i];
+        }
+    }
+    *argc = out;
+    argv[out] = NULL;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    g_cli.argc = argc;
+    g_cli.argv = malloc(((size_t)argc + 1) * sizeof *argv);
+    if (!g_cli.argv)
+        return EXIT_FAIL;
+    memcpy(g_cli.argv, argv, ((size_t)argc + 1) * sizeof *argv);
+    if (take_globals(&argc, argv) != 0)
+        return EXIT_USAGE;
+    if (argc < 2) {
+        print_help();
+        return EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
+        print_help();
+        return EXIT_OK;
+    }
+    if (strcmp(name, "--version") == 0) {
+        printf("hyplora %s\n", HYPLORA_VERSION);
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(name, COMMANDS[i].name) == 0)
+            return COMMANDS[i].run(argc - 1, argv + 1);
+    return cli_usage_error(NULL, "'%s' is not a command", name);
+}
