@@ -9,20 +9,25 @@
 #include "cli.h"
 
 static const char *HELP =
-    "usage: hyplora info [--json] PATH\n"
+    "usage: hyplora info [--json] [-o REPORT] [--vocab FILE] PATH\n"
     "\n"
     "Describes a model: a Hugging Face directory (config.json + safetensors, sharded or not),\n"
     "a .safetensors file or a GGUF file. Prints the architecture, the config, every tensor\n"
     "(name, dtype, shape, bytes), the parameter count and the tokenizer type. Reads headers\n"
-    "only, never the weights.\n"
+    "only, never the weights. Any other file is read as word vectors (GloVe or word2vec\n"
+    "text, .npy with --vocab, or the wink-embeddings JSON): format, words, dimension.\n"
     "\n"
     "Options:\n"
-    "  --json        one JSON object on stdout instead of the table\n"
-    "  -h, --help    this text\n"
+    "  --json            one JSON object on stdout instead of the table\n"
+    "  -o, --report FILE record the description as group /model of this HDF5 report\n"
+    "                    (created, or updated keeping its other groups)\n"
+    "  --vocab FILE      the vocabulary (one word per line) of a .npy vectors file\n"
+    "  -h, --help        this text\n"
     "\n"
     "Example:\n"
     "  hyplora info ~/models/TinyLlama-1.1B\n"
-    "  hyplora info --json model.gguf | jq .n_parameters\n";
+    "  hyplora info --json model.gguf | jq .n_parameters\n"
+    "  hyplora info ~/models/Llama-3-8B -o report.h5\n";
 
 static cJSON *config_json(const hp_config *c)
 {
@@ -131,20 +136,161 @@ static void print_table(const hp_model *m, const char *tokenizer)
     }
 }
 
+/* Group /model: what the later analyses in the same report were run on. */
+static int write_model_report(const char *report, const hp_model *m, const char *tokenizer, hp_err *err)
+{
+    hp_report *r = hp_report_begin(report, "model", g_cli.argc, g_cli.argv, HYPLORA_VERSION, err);
+    if (!r)
+        return -1;
+    size_t n = m->n_tensors;
+    const char **names = hp_calloc(n, sizeof *names, "tensor names", err);
+    const char **dtypes = hp_calloc(n, sizeof *dtypes, "tensor dtypes", err);
+    char **shapes = hp_calloc(n, sizeof *shapes, "tensor shapes", err);
+    int64_t *bytes = hp_calloc(n, sizeof *bytes, "tensor sizes", err);
+    int rc = names && dtypes && shapes && bytes ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char buf[160];
+        names[i] = m->tensors[i]->name;
+        dtypes[i] = m->tensors[i]->dtype_name;
+        bytes[i] = (int64_t)m->tensors[i]->nbytes;
+        if (!(shapes[i] = hp_strdup(hp_tensor_shape_str(m->tensors[i], buf, sizeof buf), err)))
+            rc = -1;
+    }
+    for (size_t f = 0; rc == 0 && f < m->n_files; f++)
+        rc = hp_report_add_input(r, m->files[f]->path, err);
+    const hp_config *c = &m->config;
+    int64_t dims = (int64_t)n;
+    if (rc == 0 && m->has_config && m->format == HP_FORMAT_HF_DIR) {
+        char *cfg = hp_path_join(m->path, "config.json", err);
+        rc = cfg ? hp_report_add_input(r, cfg, err) : -1;
+        free(cfg);
+    }
+    if (rc == 0 && m->tokenizer_path)
+        rc = hp_report_add_input(r, m->tokenizer_path, err);
+    if (rc == 0)
+        rc = hp_report_attr_str(r, "", "path", m->path, err) ||
+             hp_report_attr_str(r, "", "format", hp_model_format_name(m->format), err) ||
+             hp_report_attr_str(r, "", "architecture", c->architecture, err) ||
+             hp_report_attr_str(r, "", "model_type", c->model_type, err) ||
+             hp_report_attr_str(r, "", "tokenizer", tokenizer, err) ||
+             hp_report_attr_i64(r, "", "n_parameters", (int64_t)hp_model_n_params(m), err) ||
+             hp_report_attr_i64(r, "", "hidden_size", c->hidden_size, err) ||
+             hp_report_attr_i64(r, "", "n_layers", c->n_layers, err) ||
+             hp_report_attr_i64(r, "", "vocab_size", c->vocab_size, err) ||
+             hp_report_attr_i64(r, "", "forward_supported", c->forward_supported, err) ||
+             hp_report_write_strings(r, "tensor_names", n, names, "Hugging Face name of each stored tensor", err) ||
+             hp_report_write_strings(r, "tensor_dtypes", n, dtypes, "stored element type of each tensor", err) ||
+             hp_report_write_strings(r, "tensor_shapes", n, (const char *const *)shapes,
+                                     "shape of each tensor, outermost dimension first", err) ||
+             hp_report_write_i64(r, "tensor_bytes", 1, &dims, bytes, "stored size of each tensor", "bytes", err)
+                 ? -1 : 0;
+    for (size_t i = 0; shapes && i < n; i++)
+        free(shapes[i]);
+    free(names);
+    free(dtypes);
+    free(shapes);
+    free(bytes);
+    if (rc != 0) {
+        hp_report_abort(r);
+        return -1;
+    }
+    return hp_report_commit(r, err);
+}
+
+static int write_vectors_report(const char *report, const char *path, const char *vocab,
+                                const hp_vectors *v, hp_err *err)
+{
+    hp_report *r = hp_report_begin(report, "model", g_cli.argc, g_cli.argv, HYPLORA_VERSION, err);
+    if (!r)
+        return -1;
+    if (hp_report_add_input(r, path, err) || (vocab && hp_report_add_input(r, vocab, err)) ||
+        hp_report_attr_str(r, "", "path", path, err) ||
+        hp_report_attr_str(r, "", "format", v->format, err) ||
+        hp_report_attr_i64(r, "", "n_words", (int64_t)v->n_words, err) ||
+        hp_report_attr_i64(r, "", "dim", (int64_t)v->dim, err)) {
+        hp_report_abort(r);
+        return -1;
+    }
+    return hp_report_commit(r, err);
+}
+
+static bool looks_like_model(const char *path)
+{
+    if (hp_is_dir(path))
+        return true;
+    size_t n = strlen(path);
+    if (n >= 12 && strcmp(path + n - 12, ".safetensors") == 0)
+        return true;
+    if (n >= 5 && strcmp(path + n - 5, ".gguf") == 0)
+        return true;
+    FILE *fp = fopen(path, "rb");
+    char magic[4] = {0};
+    if (fp) {
+        if (fread(magic, 1, 4, fp) != 4)
+            magic[0] = 0;
+        fclose(fp);
+    }
+    return memcmp(magic, "GGUF", 4) == 0 || !fp;
+}
+
+static int info_vectors(const char *path, const char *vocab, bool json, const char *report)
+{
+    hp_err err;
+    hp_vectors v;
+    if (hp_vectors_load(path, vocab, &v, &err) != 0)
+        return cli_fail(&err);
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "path", path);
+        cJSON_AddStringToObject(o, "format", v.format);
+        cJSON_AddNumberToObject(o, "n_words", (double)v.n_words);
+        cJSON_AddNumberToObject(o, "dim", (double)v.dim);
+        cJSON *first = cJSON_AddArrayToObject(o, "first_words");
+        for (size_t i = 0; i < v.n_words && i < 10; i++)
+            cJSON_AddItemToArray(first, cJSON_CreateString(v.words[i]));
+        char *s = cJSON_Print(o);
+        cJSON_Delete(o);
+        if (s)
+            puts(s);
+        free(s);
+    } else {
+        printf("path:          %s\n", path);
+        printf("format:        word vectors (%s)\n", v.format);
+        printf("words:         %zu\n", v.n_words);
+        printf("dimension:     %zu\n", v.dim);
+        printf("first words:  ");
+        for (size_t i = 0; i < v.n_words && i < 10; i++)
+            printf(" %s", v.words[i]);
+        printf("\n");
+    }
+    int rc = report && write_vectors_report(report, path, vocab, &v, &err) != 0 ? cli_fail(&err) : EXIT_OK;
+    hp_vectors_free(&v);
+    return rc;
+}
+
 int cmd_info(int argc, char **argv)
 {
     static const struct option OPTS[] = {
         {"json", no_argument, NULL, 'j'},
+        {"report", required_argument, NULL, 'o'},
+        {"vocab", required_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
     bool json = false;
+    const char *report = NULL, *vocab = NULL;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", OPTS, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "ho:", OPTS, NULL)) != -1) {
         switch (c) {
         case 'j':
             json = true;
+            break;
+        case 'o':
+            report = optarg;
+            break;
+        case 'V':
+            vocab = optarg;
             break;
         case 'h':
             fputs(HELP, stdout);
@@ -155,6 +301,8 @@ int cmd_info(int argc, char **argv)
     }
     if (optind != argc - 1)
         return cli_usage_error("info", "expected exactly one PATH");
+    if (vocab || !looks_like_model(argv[optind]))
+        return info_vectors(argv[optind], vocab, json, report);
     hp_err err;
     hp_model *m = hp_model_open(argv[optind], &err);
     if (!m)
@@ -169,6 +317,8 @@ int cmd_info(int argc, char **argv)
         rc = print_json(m, tokenizer);
     else
         print_table(m, tokenizer);
+    if (rc == EXIT_OK && report && write_model_report(report, m, tokenizer, &err) != 0)
+        rc = cli_fail(&err);
     hp_model_close(m);
     return rc;
 }

@@ -66,7 +66,7 @@ uint64_t hp_dtype_bytes(hp_dtype t, uint64_t n)
     return blocks * bytes;
 }
 
-float hp_f16_to_f32(uint16_t h)
+static inline float f16_to_f32(uint16_t h)
 {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16;
     uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
@@ -87,12 +87,22 @@ float hp_f16_to_f32(uint16_t h)
     return f;
 }
 
-float hp_bf16_to_f32(uint16_t b)
+static inline float bf16_to_f32(uint16_t b)
 {
     uint32_t bits = (uint32_t)b << 16;
     float f;
     memcpy(&f, &bits, 4);
     return f;
+}
+
+float hp_f16_to_f32(uint16_t h)
+{
+    return f16_to_f32(h);
+}
+
+float hp_bf16_to_f32(uint16_t b)
+{
+    return bf16_to_f32(b);
 }
 
 uint16_t hp_f32_to_bf16(float f)
@@ -139,15 +149,15 @@ int hp_convert_f32(hp_dtype t, const void *src, float *dst, size_t n)
         return 0;
     case HP_F16:
         for (size_t i = 0; i < n; i++)
-            dst[i] = hp_f16_to_f32(load_u16(s + 2 * i));
+            dst[i] = f16_to_f32(load_u16(s + 2 * i));
         return 0;
     case HP_BF16:
         for (size_t i = 0; i < n; i++)
-            dst[i] = hp_bf16_to_f32(load_u16(s + 2 * i));
+            dst[i] = bf16_to_f32(load_u16(s + 2 * i));
         return 0;
     case HP_Q8_0:
         for (size_t b = 0; b < n / 32; b++, s += 34) {
-            float d = hp_f16_to_f32(load_u16(s));
+            float d = f16_to_f32(load_u16(s));
             for (int j = 0; j < 32; j++)
                 dst[32 * b + j] = d * (float)(int8_t)s[2 + j];
         }
@@ -155,7 +165,7 @@ int hp_convert_f32(hp_dtype t, const void *src, float *dst, size_t n)
     case HP_Q4_0:
         /* byte j holds element j in its low nibble and element j+16 in its high one */
         for (size_t b = 0; b < n / 32; b++, s += 18) {
-            float d = hp_f16_to_f32(load_u16(s));
+            float d = f16_to_f32(load_u16(s));
             for (int j = 0; j < 16; j++) {
                 dst[32 * b + j] = d * (float)((s[2 + j] & 0x0f) - 8);
                 dst[32 * b + j + 16] = d * (float)((s[2 + j] >> 4) - 8);

@@ -150,11 +150,19 @@ static int check_layout(hp_safetensors *st, hp_err *err)
     for (size_t i = 1; i < n && rc == 0; i++)
         if (strcmp(v[i - 1]->name, v[i]->name) == 0)
             rc = hp_fail(err, "%s: tensor \"%s\" appears twice in the header", st->file.path, v[i]->name);
+    /* In offset order, each non-empty range must start at or after the furthest end so
+     * far (comparing with the previous one alone lets an empty tensor hide an overlap). */
     qsort(v, n, sizeof *v, cmp_offset);
-    for (size_t i = 1; i < n && rc == 0; i++)
-        if (v[i]->nbytes && v[i - 1]->offset + v[i - 1]->nbytes > v[i]->offset)
+    const hp_tensor *furthest = NULL;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (v[i]->nbytes == 0)
+            continue;
+        if (furthest && furthest->offset + furthest->nbytes > v[i]->offset)
             rc = hp_fail(err, "%s: tensors \"%s\" and \"%s\" overlap in the data section",
-                         st->file.path, v[i - 1]->name, v[i]->name);
+                         st->file.path, furthest->name, v[i]->name);
+        if (!furthest || v[i]->offset + v[i]->nbytes > furthest->offset + furthest->nbytes)
+            furthest = v[i];
+    }
     free(v);
     return rc;
 }

@@ -59,6 +59,11 @@ CASES = [
     ("overlap", lambda: header_only("ovl", {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
                                              "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}, bytes(12)),
      "overlap in the data section"),
+    ("overlap behind an empty tensor", lambda: header_only("ovl0", {
+        "a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]},
+        "e": {"dtype": "F32", "shape": [0], "data_offsets": [4, 4]},
+        "b": {"dtype": "F32", "shape": [2], "data_offsets": [8, 16]}}, bytes(16)),
+     'tensors "a" and "b" overlap'),
     ("duplicate name", lambda: header_only("dup", b'{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},'
                                                  b' "a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}', bytes(8)),
      'tensor "a" appears twice'),
