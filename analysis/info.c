@@ -237,8 +237,11 @@ static int info_vectors(const char *path, const char *vocab, bool json, const ch
 {
     hp_err err;
     hp_vectors v;
-    if (hp_vectors_load(path, vocab, &v, &err) != 0)
+    if (hp_vectors_load(path, vocab, &v, &err) != 0) {
+        if (!vocab)
+            hp_failctx(&err, "neither a model (Hugging Face directory, .safetensors, GGUF) nor word vectors");
         return cli_fail(&err);
+    }
     if (json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "path", path);

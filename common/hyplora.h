@@ -11,6 +11,7 @@
 #include "hyplora/error.h"
 #include "hyplora/file.h"
 #include "hyplora/gguf.h"
+#include "hyplora/json_stream.h"
 #include "hyplora/model.h"
 #include "hyplora/npy.h"
 #include "hyplora/progress.h"
@@ -19,5 +20,6 @@
 #include "hyplora/safetensors.h"
 #include "hyplora/sha256.h"
 #include "hyplora/tensor.h"
+#include "hyplora/vectors.h"
 
 #endif

@@ -147,7 +147,7 @@ DIR_CASES = [
     ("index without weight_map", lambda: hf_dir("i4", CFG, {"metadata": {}}), 'field "weight_map" missing'),
     ("tensor in two shards", lambda: two_shards("i5"), 'tensor "w" is in both'),
     ("no such path", lambda: s.path("nothing"), "no such file or directory"),
-    ("not a model", lambda: plain_file("x.bin", b"hello"), "not a model: expected a Hugging Face directory"),
+    ("not a model", lambda: plain_file("x.bin", b"hello"), "neither a model (Hugging Face directory, .safetensors, GGUF) nor word vectors"),
 ]
 
 

@@ -76,6 +76,25 @@ def report_errors():
     assert open(bad).read() == "hello"
 
 
+def vectors_info():
+    path = s.path("v.txt")
+    with open(path, "w") as f:
+        f.write("the 0.1 0.2 0.3\nof -1 2 3.5\ncaf\u00e9 0 0 1\n")
+    j = json.loads(s.ok("info", "--json", path).out)
+    assert (j["format"], j["n_words"], j["dim"], j["first_words"]) == ("glove", 3, 3, ["the", "of", "caf\u00e9"]), j
+    rep = s.path("v.h5")
+    s.ok("info", path, "-o", rep)
+    with h5py.File(rep, "r") as f:
+        assert f["model"].attrs["n_words"] == 3 and f["model"].attrs["format"] == "glove"
+    npy = s.path("v.npy")
+    np.save(npy, np.eye(2, dtype=np.float32))
+    with open(s.path("v.vocab"), "w") as f:
+        f.write("a\nb\n")
+    j = json.loads(s.ok("info", "--json", npy, "--vocab", s.path("v.vocab")).out)
+    assert (j["format"], j["n_words"], j["dim"]) == ("npy", 2, 2), j
+
+
+s.check("word vectors: info --json and -o", vectors_info)
 s.check("/model matches info --json, checksums match hashlib", model_group)
 s.check("updating /model keeps other groups", keeps_other_groups)
 s.check("killed before rename: old report intact", interrupted_write_keeps_old)
