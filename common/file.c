@@ -217,6 +217,18 @@ void hp_atomic_abort(hp_atomic *a)
     memset(a, 0, sizeof *a);
 }
 
+int hp_write_file_atomic(const char *path, const void *data, size_t len, hp_err *err)
+{
+    hp_atomic a;
+    if (hp_atomic_begin(&a, path, true, err) != 0)
+        return -1;
+    if (fwrite(data, 1, len, a.fp) != len) {
+        hp_atomic_abort(&a);
+        return hp_fail(err, "%s: write failed (disk full?)", path);
+    }
+    return hp_atomic_commit(&a, err);
+}
+
 bool hp_utf8_valid(const char *str, size_t n, size_t *bad)
 {
     const unsigned char *s = (const unsigned char *)str;

@@ -667,64 +667,6 @@ static int parse_tensor_info(reader *r, hp_tensor *t, uint64_t index, uint64_t *
     return 0;
 }
 
-static int cmp_offset(const void *a, const void *b)
-{
-    const hp_tensor *x = *(hp_tensor *const *)a, *y = *(hp_tensor *const *)b;
-    return x->offset < y->offset ? -1 : x->offset > y->offset;
-}
-
-static int cmp_name(const void *a, const void *b)
-{
-    return strcmp((*(hp_tensor *const *)a)->name, (*(hp_tensor *const *)b)->name);
-}
-
-static const char *gguf_name(const hp_tensor *t)
-{
-    return t->stored_name ? t->stored_name : t->name;
-}
-
-/* Repeated names (after mapping, which also catches a file holding both a GGUF and a
- * Hugging Face spelling of one tensor) and overlapping byte ranges are corruption. */
-static int check_layout(hp_gguf *g, hp_err *err)
-{
-    size_t n = g->n_tensors;
-    if (n < 2)
-        return 0;
-    hp_tensor **v = hp_malloc(n * sizeof *v, "tensor index", err);
-    if (!v)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        v[i] = &g->tensors[i];
-    int rc = 0;
-    qsort(v, n, sizeof *v, cmp_name);
-    for (size_t i = 1; i < n && rc == 0; i++) {
-        if (strcmp(v[i - 1]->name, v[i]->name) != 0)
-            continue;
-        if (strcmp(gguf_name(v[i - 1]), gguf_name(v[i])) == 0)
-            rc = hp_fail(err, "%s: tensor \"%s\" appears twice", g->file.path, gguf_name(v[i]));
-        else
-            rc = hp_fail(err, "%s: tensors \"%s\" and \"%s\" both stand for \"%s\" (it appears twice)",
-                         g->file.path, gguf_name(v[i - 1]), gguf_name(v[i]), v[i]->name);
-    }
-    /* Compared with the furthest end so far, not just the previous tensor, so that an
-     * empty tensor between two overlapping ones does not hide the overlap. */
-    qsort(v, n, sizeof *v, cmp_offset);
-    const hp_tensor *far = v[0];
-    for (size_t i = 1; i < n && rc == 0; i++) {
-        if (v[i]->nbytes && far->offset + far->nbytes > v[i]->offset)
-            rc = hp_fail(err, "%s: tensors \"%s\" and \"%s\" overlap in the data section (bytes %llu..%llu and %llu..%llu)",
-                         g->file.path, gguf_name(far), gguf_name(v[i]),
-                         (unsigned long long)far->offset,
-                         (unsigned long long)(far->offset + far->nbytes),
-                         (unsigned long long)v[i]->offset,
-                         (unsigned long long)(v[i]->offset + v[i]->nbytes));
-        if (v[i]->offset + v[i]->nbytes > far->offset + far->nbytes)
-            far = v[i];
-    }
-    free(v);
-    return rc;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -958,7 +900,7 @@ int hp_gguf_open(hp_gguf *g, const char *path, int file_index, hp_err *err)
     g->data_start = (r.pos + a - 1) / a * a;
     for (size_t i = 0; i < g->n_tensors; i++) {
         hp_tensor *t = &g->tensors[i];
-        const char *name = gguf_name(t);
+        const char *name = hp_tensor_file_name(t);
         if (rel[i] % a != 0) {
             hp_fail(err, "%s: tensor \"%s\": offset %llu is not a multiple of the alignment %llu",
                     path, name, (unsigned long long)rel[i], (unsigned long long)a);
@@ -977,7 +919,7 @@ int hp_gguf_open(hp_gguf *g, const char *path, int file_index, hp_err *err)
         t->data = r.m + t->offset;
     }
     free(rel);
-    if (check_layout(g, err) != 0 || mark_permuted(g, err) != 0)
+    if (hp_tensors_check_layout(g->file.path, g->tensors, g->n_tensors, err) != 0 || mark_permuted(g, err) != 0)
         goto fail;
     return 0;
 fail:
@@ -1107,7 +1049,7 @@ static bool has_layer_tensor(const hp_gguf *g, const char *suffix)
     for (size_t i = 0; i < g->n_tensors; i++) {
         size_t nd;
         const char *rest;
-        const char *name = gguf_name(&g->tensors[i]);
+        const char *name = hp_tensor_file_name(&g->tensors[i]);
         if (split_layer(name, &nd, &rest) && strcmp(rest, suffix) == 0)
             return true;
     }

@@ -123,50 +123,6 @@ static int parse_metadata(hp_safetensors *st, const cJSON *m, hp_err *err)
     return 0;
 }
 
-static int cmp_offset(const void *a, const void *b)
-{
-    const hp_tensor *x = *(hp_tensor *const *)a, *y = *(hp_tensor *const *)b;
-    return x->offset < y->offset ? -1 : x->offset > y->offset;
-}
-
-static int cmp_name(const void *a, const void *b)
-{
-    return strcmp((*(hp_tensor *const *)a)->name, (*(hp_tensor *const *)b)->name);
-}
-
-/* Overlapping byte ranges and repeated names are both corruption; sorted views find them. */
-static int check_layout(hp_safetensors *st, hp_err *err)
-{
-    size_t n = st->n_tensors;
-    if (n < 2)
-        return 0;
-    hp_tensor **v = hp_malloc(n * sizeof *v, "tensor index", err);
-    if (!v)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        v[i] = &st->tensors[i];
-    int rc = 0;
-    qsort(v, n, sizeof *v, cmp_name);
-    for (size_t i = 1; i < n && rc == 0; i++)
-        if (strcmp(v[i - 1]->name, v[i]->name) == 0)
-            rc = hp_fail(err, "%s: tensor \"%s\" appears twice in the header", st->file.path, v[i]->name);
-    /* In offset order, each non-empty range must start at or after the furthest end so
-     * far (comparing with the previous one alone lets an empty tensor hide an overlap). */
-    qsort(v, n, sizeof *v, cmp_offset);
-    const hp_tensor *furthest = NULL;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        if (v[i]->nbytes == 0)
-            continue;
-        if (furthest && furthest->offset + furthest->nbytes > v[i]->offset)
-            rc = hp_fail(err, "%s: tensors \"%s\" and \"%s\" overlap in the data section",
-                         st->file.path, furthest->name, v[i]->name);
-        if (!furthest || v[i]->offset + v[i]->nbytes > furthest->offset + furthest->nbytes)
-            furthest = v[i];
-    }
-    free(v);
-    return rc;
-}
-
 int hp_safetensors_open(hp_safetensors *st, const char *path, int file_index, hp_err *err)
 {
     memset(st, 0, sizeof *st);
@@ -240,7 +196,7 @@ int hp_safetensors_open(hp_safetensors *st, const char *path, int file_index, hp
             break;
     }
     cJSON_Delete(root);
-    if (rc != 0 || check_layout(st, err) != 0)
+    if (rc != 0 || hp_tensors_check_layout(path, st->tensors, st->n_tensors, err) != 0)
         goto fail;
     return 0;
 fail:

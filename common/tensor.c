@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int64_t hp_tensor_rows(const hp_tensor *t)
 {
@@ -73,5 +74,59 @@ int hp_tensor_read_rows(const hp_file *f, const hp_tensor *t, int64_t row0, int6
         hp_convert_f32(t->dtype, buf, out, (size_t)(n * cols));
     if (buf != scratch)
         free(buf);
+    return rc;
+}
+
+const char *hp_tensor_file_name(const hp_tensor *t)
+{
+    return t->stored_name ? t->stored_name : t->name;
+}
+
+static int cmp_offset(const void *a, const void *b)
+{
+    const hp_tensor *x = *(hp_tensor *const *)a, *y = *(hp_tensor *const *)b;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp((*(hp_tensor *const *)a)->name, (*(hp_tensor *const *)b)->name);
+}
+
+int hp_tensors_check_layout(const char *path, const hp_tensor *tensors, size_t n, hp_err *err)
+{
+    if (n < 2)
+        return 0;
+    const hp_tensor **v = hp_malloc(n * sizeof *v, "tensor index", err);
+    if (!v)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        v[i] = &tensors[i];
+    int rc = 0;
+    qsort(v, n, sizeof *v, cmp_name);
+    for (size_t i = 1; i < n && rc == 0; i++) {
+        if (strcmp(v[i - 1]->name, v[i]->name) != 0)
+            continue;
+        if (strcmp(hp_tensor_file_name(v[i - 1]), hp_tensor_file_name(v[i])) == 0)
+            rc = hp_fail(err, "%s: tensor \"%s\" appears twice", path, hp_tensor_file_name(v[i]));
+        else
+            rc = hp_fail(err, "%s: tensors \"%s\" and \"%s\" both stand for \"%s\" (it appears twice)",
+                         path, hp_tensor_file_name(v[i - 1]), hp_tensor_file_name(v[i]), v[i]->name);
+    }
+    /* In offset order, each non-empty range must start at or after the furthest end so
+     * far (comparing with the previous one alone lets an empty tensor hide an overlap). */
+    qsort(v, n, sizeof *v, cmp_offset);
+    const hp_tensor *far = v[0];
+    for (size_t i = 1; i < n && rc == 0; i++) {
+        if (v[i]->nbytes && far->offset + far->nbytes > v[i]->offset)
+            rc = hp_fail(err, "%s: tensors \"%s\" and \"%s\" overlap in the data section (bytes %llu..%llu and %llu..%llu)",
+                         path, hp_tensor_file_name(far), hp_tensor_file_name(v[i]), (unsigned long long)far->offset,
+                         (unsigned long long)(far->offset + far->nbytes),
+                         (unsigned long long)v[i]->offset,
+                         (unsigned long long)(v[i]->offset + v[i]->nbytes));
+        if (v[i]->offset + v[i]->nbytes > far->offset + far->nbytes)
+            far = v[i];
+    }
+    free(v);
     return rc;
 }

@@ -116,6 +116,22 @@ static void *fill(const tensor_plan *t, hp_dtype dtype, hp_rng *rng, hp_err *err
     return buf;
 }
 
+/* Writes dir/name as pretty-printed JSON and frees the document. */
+static int write_json(const char *dir, const char *name, cJSON *doc, hp_err *err)
+{
+    char *text = cJSON_Print(doc);
+    cJSON_Delete(doc);
+    char *path = hp_path_join(dir, name, err);
+    int rc = -1;
+    if (!text)
+        hp_fail(err, "out of memory printing %s", name);
+    else if (path)
+        rc = hp_write_file_atomic(path, text, strlen(text), err);
+    free(text);
+    free(path);
+    return rc;
+}
+
 static int write_config(const spec *s, hp_err *err)
 {
     cJSON *o = cJSON_CreateObject();
@@ -141,41 +157,36 @@ static int write_config(const spec *s, hp_err *err)
     cJSON_AddNumberToObject(o, "eos_token_id", 2);
     cJSON_AddNumberToObject(o, "initializer_range", 0.02);
     cJSON_AddStringToObject(o, "torch_dtype", s->dtype == HP_F32 ? "float32" : s->dtype == HP_F16 ? "float16" : "bfloat16");
-    char *text = cJSON_Print(o);
-    cJSON_Delete(o);
-    char *path = hp_path_join(s->out, "config.json", err);
-    int rc = -1;
-    hp_atomic a;
-    if (text && path && hp_atomic_begin(&a, path, true, err) == 0) {
-        if (fputs(text, a.fp) < 0 || fputc('\n', a.fp) == EOF) {
-            hp_atomic_abort(&a);
-            hp_fail(err, "%s: write failed", path);
-        } else {
-            rc = hp_atomic_commit(&a, err);
-        }
-    }
-    free(text);
-    free(path);
-    return rc;
+    return write_json(s->out, "config.json", o, err);
 }
 
 static int copy_file(const char *from, const char *to, hp_err *err)
 {
     size_t len;
     char *data = hp_read_small_file(from, 512u << 20, &len, err);
-    if (!data)
-        return -1;
-    hp_atomic a;
-    int rc = hp_atomic_begin(&a, to, true, err);
-    if (rc == 0) {
-        if (fwrite(data, 1, len, a.fp) != len) {
-            hp_atomic_abort(&a);
-            rc = hp_fail(err, "%s: write failed", to);
-        } else {
-            rc = hp_atomic_commit(&a, err);
-        }
-    }
+    int rc = data ? hp_write_file_atomic(to, data, len, err) : -1;
     free(data);
+    return rc;
+}
+
+/* tokenizer.json, and the tokenizer_config.json beside it when there is one (it says
+ * whether BOS is added, which the HF loaders read from there). */
+static int copy_tokenizer(const char *tokenizer, const char *out, hp_err *err)
+{
+    char *to = hp_path_join(out, "tokenizer.json", err);
+    int rc = to ? copy_file(tokenizer, to, err) : -1;
+    free(to);
+    const char *slash = strrchr(tokenizer, '/');
+    size_t dirlen = slash ? (size_t)(slash - tokenizer) : 1;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", (int)dirlen, slash ? tokenizer : ".");
+    char *from = hp_path_join(dir, "tokenizer_config.json", err);
+    if (rc == 0 && from && hp_exists(from)) {
+        to = hp_path_join(out, "tokenizer_config.json", err);
+        rc = to ? copy_file(from, to, err) : -1;
+        free(to);
+    }
+    free(from);
     return rc;
 }
 
@@ -243,20 +254,8 @@ static int write_weights(const spec *s, const tensor_plan *plan, size_t n, hp_er
         free(path);
     }
     if (rc == 0 && wm) {
-        char *text = cJSON_Print(index);
-        char *path = hp_path_join(s->out, "model.safetensors.index.json", err);
-        hp_atomic a;
-        rc = -1;
-        if (text && path && hp_atomic_begin(&a, path, true, err) == 0) {
-            if (fputs(text, a.fp) < 0) {
-                hp_atomic_abort(&a);
-                hp_fail(err, "%s: write failed", path);
-            } else {
-                rc = hp_atomic_commit(&a, err);
-            }
-        }
-        free(text);
-        free(path);
+        rc = write_json(s->out, "model.safetensors.index.json", index, err);
+        index = NULL;
     }
     cJSON_Delete(index);
     for (size_t i = 0; i < n; i++)
@@ -365,11 +364,8 @@ int cmd_make_model(int argc, char **argv)
     int rc = write_config(&s, &err);
     if (rc == 0)
         rc = write_weights(&s, plan, n, &err);
-    if (rc == 0 && s.tokenizer) {
-        char *to = hp_path_join(s.out, "tokenizer.json", &err);
-        rc = to ? copy_file(s.tokenizer, to, &err) : -1;
-        free(to);
-    }
+    if (rc == 0 && s.tokenizer)
+        rc = copy_tokenizer(s.tokenizer, s.out, &err);
     free(plan);
     if (rc != 0)
         return cli_fail(&err);

@@ -45,6 +45,9 @@ int hp_atomic_begin(hp_atomic *a, const char *path, bool want_stream, hp_err *er
 int hp_atomic_commit(hp_atomic *a, hp_err *err);
 void hp_atomic_abort(hp_atomic *a);
 
+/* Writes len bytes as the whole new content of path, atomically. */
+int hp_write_file_atomic(const char *path, const void *data, size_t len, hp_err *err);
+
 /* Checks that s[0..n) is well-formed UTF-8 (no overlongs, surrogates or values past
  * U+10FFFF); on failure *bad is the offset of the first bad byte. */
 bool hp_utf8_valid(const char *s, size_t n, size_t *bad);

@@ -7,6 +7,7 @@
 #ifndef HYPLORA_TENSOR_H
 #define HYPLORA_TENSOR_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hyplora/dtype.h"
@@ -48,6 +49,13 @@ int hp_tensor_read_rows(const hp_file *f, const hp_tensor *t, int64_t row0, int6
 
 /* Bytes of one stored row. */
 uint64_t hp_tensor_row_bytes(const hp_tensor *t);
+
+/* The name as the file spells it (the GGUF name, for messages about the file). */
+const char *hp_tensor_file_name(const hp_tensor *t);
+
+/* Checks a file's tensor table: no name twice (also after GGUF names are mapped), and no
+ * two byte ranges overlapping. */
+int hp_tensors_check_layout(const char *path, const hp_tensor *tensors, size_t n, hp_err *err);
 
 /* Formats the shape as "[4096, 128256]" into buf. */
 const char *hp_tensor_shape_str(const hp_tensor *t, char *buf, int size);

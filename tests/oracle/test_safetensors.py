@@ -171,6 +171,9 @@ def test_default_model_with_tokenizer():
     s.ok("make-model", "-o", d)
     j = info(d)
     assert j["tokenizer"] == "BPE" and j["config"]["vocab_size"] == 32000
+    vendored = os.path.join(os.path.dirname(__file__), "..", "..", "notebooks-data", "tokenizers", "llama2")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        assert open(os.path.join(d, name), "rb").read() == open(os.path.join(vendored, name), "rb").read(), name
     t = s.ok("info", d).out
     assert "LlamaForCausalLM" in t and "model.embed_tokens.weight" in t and "BF16" in t
 

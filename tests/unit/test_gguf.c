@@ -17,16 +17,8 @@
 #include <unistd.h>
 
 #include "hyplora.h"
+#include "check.h"
 
-static int failures;
-
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);       \
-            failures++;                                                                    \
-        }                                                                                  \
-    } while (0)
 
 /* ---- info / tensor modes for the Python tests ---------------------------------------- */
 
@@ -512,10 +504,5 @@ int main(int argc, char **argv)
         return 2;
     }
     unit();
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("test_gguf: all checks passed\n");
-    return 0;
+    return check_exit();
 }

@@ -10,18 +10,8 @@
 #include <unistd.h>
 
 #include "hyplora.h"
+#include "check.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);           \
-            fprintf(stderr, __VA_ARGS__);                                                      \
-            fputc('\n', stderr);                                                               \
-            failures++;                                                                        \
-        }                                                                                      \
-    } while (0)
 
 static char tmpdir[] = "/tmp/test_json_stream-XXXXXX";
 
@@ -71,8 +61,8 @@ static void expect_items(const char *name, const char *text, const char *want)
     collect c = {0};
     hp_err err = {{0}};
     int rc = hp_json_each(path, on_item, &c, &err);
-    CHECK(rc == 0, "%s: %s", name, err.msg);
-    CHECK(strcmp(c.out, want) == 0, "%s: got %s, want %s", name, c.out, want);
+    CHECKF(rc == 0, "%s: %s", name, err.msg);
+    CHECKF(strcmp(c.out, want) == 0, "%s: got %s, want %s", name, c.out, want);
 }
 
 static void expect_error(const char *name, const char *text, const char *want1, const char *want2)
@@ -81,10 +71,10 @@ static void expect_error(const char *name, const char *text, const char *want1, 
     collect c = {0};
     hp_err err = {{0}};
     int rc = hp_json_each(path, on_item, &c, &err);
-    CHECK(rc == -1, "%s: expected an error", name);
-    CHECK(strstr(err.msg, path) != NULL, "%s: message lacks the path: %s", name, err.msg);
-    CHECK(strstr(err.msg, want1) != NULL, "%s: message lacks \"%s\": %s", name, want1, err.msg);
-    CHECK(!want2 || strstr(err.msg, want2) != NULL, "%s: message lacks \"%s\": %s", name, want2,
+    CHECKF(rc == -1, "%s: expected an error", name);
+    CHECKF(strstr(err.msg, path) != NULL, "%s: message lacks the path: %s", name, err.msg);
+    CHECKF(strstr(err.msg, want1) != NULL, "%s: message lacks \"%s\": %s", name, want1, err.msg);
+    CHECKF(!want2 || strstr(err.msg, want2) != NULL, "%s: message lacks \"%s\": %s", name, want2,
           err.msg);
 }
 
@@ -129,8 +119,8 @@ static void test_chunks(void)
     double sum = 0;
     hp_err err = {{0}};
     const char *path = write_file("big.json", text, used);
-    CHECK(hp_json_each(path, sum_numbers, &sum, &err) == 0, "%s", err.msg);
-    CHECK(sum == (double)n * (n - 1) / 2 + n, "sum %.0f", sum);
+    CHECKF(hp_json_each(path, sum_numbers, &sum, &err) == 0, "%s", err.msg);
+    CHECKF(sum == (double)n * (n - 1) / 2 + n, "sum %.0f", sum);
 
     /* The same numbers as one JSONL line of ~600 KB after a short line. */
     text[0] = '[';
@@ -138,8 +128,8 @@ static void test_chunks(void)
     memcpy(text, "[7]\n", 4);
     sum = 0;
     path = write_file("long.jsonl", text, used + 4);
-    CHECK(hp_json_each(path, sum_numbers, &sum, &err) == 0, "%s", err.msg);
-    CHECK(sum == (double)n * (n - 1) / 2 + n + 7, "sum %.0f", sum);
+    CHECKF(hp_json_each(path, sum_numbers, &sum, &err) == 0, "%s", err.msg);
+    CHECKF(sum == (double)n * (n - 1) / 2 + n + 7, "sum %.0f", sum);
     free(text);
 }
 
@@ -148,20 +138,20 @@ static void test_stop_and_fail(void)
     const char *path = write_str("stop.json", "[0, 1, 2, 3, 4]");
     collect c = {.stop_at = 2};
     hp_err err = {{0}};
-    CHECK(hp_json_each(path, on_item, &c, &err) == 0, "%s", err.msg);
-    CHECK(c.n == 3, "saw %zu items after a stop at index 2", c.n);
+    CHECKF(hp_json_each(path, on_item, &c, &err) == 0, "%s", err.msg);
+    CHECKF(c.n == 3, "saw %zu items after a stop at index 2", c.n);
 
     path = write_str("fail.json", "[\n{\"a\": 1},\n{\"a\": 2},\n{\"a\": 3}\n]");
     collect f = {.fail_at = 2};
-    CHECK(hp_json_each(path, on_item, &f, &err) == -1, "callback error not passed on");
-    CHECK(strstr(err.msg, "line 3") && strstr(err.msg, "item 1") &&
+    CHECKF(hp_json_each(path, on_item, &f, &err) == -1, "callback error not passed on");
+    CHECKF(strstr(err.msg, "line 3") && strstr(err.msg, "item 1") &&
               strstr(err.msg, "callback refused it") && strstr(err.msg, path),
           "message: %s", err.msg);
 
     path = write_str("fail.jsonl", "{\"a\": 1}\n\n{\"a\": 2}\n");
     collect g = {.fail_at = 2};
-    CHECK(hp_json_each(path, on_item, &g, &err) == -1, "callback error not passed on");
-    CHECK(strstr(err.msg, "line 3") && strstr(err.msg, "item 1"), "message: %s", err.msg);
+    CHECKF(hp_json_each(path, on_item, &g, &err) == -1, "callback error not passed on");
+    CHECKF(strstr(err.msg, "line 3") && strstr(err.msg, "item 1"), "message: %s", err.msg);
 }
 
 static void test_errors(void)
@@ -183,8 +173,8 @@ static void test_missing_file(void)
 {
     hp_err err = {{0}};
     collect c = {0};
-    CHECK(hp_json_each("/nonexistent/x.json", on_item, &c, &err) == -1, "no error");
-    CHECK(strstr(err.msg, "/nonexistent/x.json") && strstr(err.msg, "cannot open"), "%s", err.msg);
+    CHECKF(hp_json_each("/nonexistent/x.json", on_item, &c, &err) == -1, "no error");
+    CHECKF(strstr(err.msg, "/nonexistent/x.json") && strstr(err.msg, "cannot open"), "%s", err.msg);
 }
 
 /* ---- members of a top-level object ---- */
@@ -205,16 +195,16 @@ static void test_members(void)
                           {"empty", on_member}, {"absent", on_member}};
     collect c = {0};
     hp_err err = {{0}};
-    CHECK(hp_json_each_member(path, m, 5, &c, &err) == 0, "%s", err.msg);
-    CHECK(strcmp(c.out, "n=5|1|[2]|\"x\"|x=1|y=[2,{\"z\":3}]") == 0, "got %s", c.out);
+    CHECKF(hp_json_each_member(path, m, 5, &c, &err) == 0, "%s", err.msg);
+    CHECKF(strcmp(c.out, "n=5|1|[2]|\"x\"|x=1|y=[2,{\"z\":3}]") == 0, "got %s", c.out);
 
     collect f = {.fail_at = 2};
-    CHECK(hp_json_each_member(path, m, 5, &f, &err) == -1, "callback error lost");
-    CHECK(strstr(err.msg, "member \"list\", item 1") && strstr(err.msg, "line 1"), "%s", err.msg);
+    CHECKF(hp_json_each_member(path, m, 5, &f, &err) == -1, "callback error lost");
+    CHECKF(strstr(err.msg, "member \"list\", item 1") && strstr(err.msg, "line 1"), "%s", err.msg);
 
     path = write_str("arr.json", "[1, 2]");
-    CHECK(hp_json_each_member(path, m, 5, &c, &err) == -1, "array accepted as an object");
-    CHECK(strstr(err.msg, "expected a JSON object"), "%s", err.msg);
+    CHECKF(hp_json_each_member(path, m, 5, &c, &err) == -1, "array accepted as an object");
+    CHECKF(strstr(err.msg, "expected a JSON object"), "%s", err.msg);
 }
 
 /* ---- numbers and fields ---- */
@@ -235,32 +225,32 @@ static void test_numbers_and_fields(void)
                     "{\"instruction\": \"do\", \"n\": 3, \"input\": \"\"}]");
     cJSON *nums = NULL;
     hp_err err = {{0}};
-    CHECK(hp_json_each(path, first_item, &nums, &err) == 0, "%s", err.msg);
+    CHECKF(hp_json_each(path, first_item, &nums, &err) == 0, "%s", err.msg);
     float f = 0;
     const cJSON *v = nums ? nums->child : NULL;
-    CHECK(v && strcmp(v->valuestring, "1.0000000596046447753906250001") == 0, "text kept");
-    CHECK(hp_json_f32(v, &f, &err) == 0 && f == 1.00000011920928955078125f, "rounded once: %.9g", f);
+    CHECKF(v && strcmp(v->valuestring, "1.0000000596046447753906250001") == 0, "text kept");
+    CHECKF(hp_json_f32(v, &f, &err) == 0 && f == 1.00000011920928955078125f, "rounded once: %.9g", f);
     v = v->next;
-    CHECK(hp_json_f32(v, &f, &err) == 0 && f == 0.1f, "0.1 -> %.9g", f);
+    CHECKF(hp_json_f32(v, &f, &err) == 0 && f == 0.1f, "0.1 -> %.9g", f);
     v = v->next;
-    CHECK(hp_json_f32(v, &f, &err) == 0 && f == -2e-3f, "-2e-3 -> %.9g", f);
+    CHECKF(hp_json_f32(v, &f, &err) == 0 && f == -2e-3f, "-2e-3 -> %.9g", f);
     v = v->next;
-    CHECK(hp_json_f32(v, &f, &err) == -1 && strstr(err.msg, "1e39"), "1e39: %s", err.msg);
+    CHECKF(hp_json_f32(v, &f, &err) == -1 && strstr(err.msg, "1e39"), "1e39: %s", err.msg);
     v = v->next;
-    CHECK(v->valueint == 7 && hp_json_f32(v, &f, &err) == 0 && f == 7.0f, "7");
+    CHECKF(v->valueint == 7 && hp_json_f32(v, &f, &err) == 0 && f == 7.0f, "7");
     v = v->next;
-    CHECK(hp_json_f32(v, &f, &err) == 0 && f == 0.0f, "1e-50 underflows to 0");
-    CHECK(hp_json_f32(nums, &f, &err) == -1 && strstr(err.msg, "an array"), "%s", err.msg);
+    CHECKF(hp_json_f32(v, &f, &err) == 0 && f == 0.0f, "1e-50 underflows to 0");
+    CHECKF(hp_json_f32(nums, &f, &err) == -1 && strstr(err.msg, "an array"), "%s", err.msg);
     cJSON_Delete(nums);
 
     cJSON *obj = cJSON_Parse("{\"instruction\": \"do\", \"n\": 3, \"input\": \"\"}");
     const char *s = hp_json_field_str(obj, "instruction", &err);
-    CHECK(s && strcmp(s, "do") == 0, "instruction");
-    CHECK(!hp_json_field_str(obj, "output", &err) && strstr(err.msg, "\"output\" is missing") &&
+    CHECKF(s && strcmp(s, "do") == 0, "instruction");
+    CHECKF(!hp_json_field_str(obj, "output", &err) && strstr(err.msg, "\"output\" is missing") &&
               strstr(err.msg, "\"instruction\", \"n\", \"input\""),
           "%s", err.msg);
-    CHECK(!hp_json_field_str(obj, "n", &err) && strstr(err.msg, "is a number"), "%s", err.msg);
-    CHECK(!hp_json_field_str(obj->child, "n", &err) && strstr(err.msg, "found a string"), "%s",
+    CHECKF(!hp_json_field_str(obj, "n", &err) && strstr(err.msg, "is a number"), "%s", err.msg);
+    CHECKF(!hp_json_field_str(obj->child, "n", &err) && strstr(err.msg, "found a string"), "%s",
           err.msg);
     cJSON_Delete(obj);
 }
@@ -315,10 +305,5 @@ int main(int argc, char **argv)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", tmpdir);
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("all json_stream checks passed\n");
-    return 0;
+    return check_exit();
 }

@@ -2,23 +2,13 @@
  * around the padding boundaries checked against coreutils' sha256sum. Every check runs
  * twice: with the CPU's SHA instructions (when present) and with the portable code. */
 #include "hyplora.h"
+#include "check.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static int failures;
-
-#define CHECK(cond, ...)                                                                   \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);                          \
-            fprintf(stderr, __VA_ARGS__);                                                  \
-            fprintf(stderr, "\n");                                                         \
-            failures++;                                                                    \
-        }                                                                                  \
-    } while (0)
 
 static void hex_of(const void *data, size_t n, char hex[HP_SHA256_HEX])
 {
@@ -31,19 +21,19 @@ static void test_fips_vectors(void)
 {
     char hex[HP_SHA256_HEX];
     hex_of("", 0, hex);
-    CHECK(!strcmp(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+    CHECKF(!strcmp(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
           "empty: %s", hex);
     hex_of("abc", 3, hex);
-    CHECK(!strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+    CHECKF(!strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
           "abc: %s", hex);
     const char *m448 = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
     hex_of(m448, strlen(m448), hex);
-    CHECK(!strcmp(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"),
+    CHECKF(!strcmp(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"),
           "448-bit: %s", hex);
     const char *m896 = "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmno"
                        "ijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu";
     hex_of(m896, strlen(m896), hex);
-    CHECK(!strcmp(hex, "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1"),
+    CHECKF(!strcmp(hex, "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1"),
           "896-bit: %s", hex);
 }
 
@@ -56,7 +46,7 @@ static void test_million_a(void)
     memset(a, 'a', 1000000);
     char hex[HP_SHA256_HEX];
     hex_of(a, 1000000, hex);
-    CHECK(!strcmp(hex, expect), "million a, one shot: %s", hex);
+    CHECKF(!strcmp(hex, expect), "million a, one shot: %s", hex);
 
     static const size_t pieces[] = {1, 63, 64, 65, 7, 128, 4096, 3, 55, 56, 57};
     hp_sha256_ctx s;
@@ -73,7 +63,7 @@ static void test_million_a(void)
     unsigned char d[HP_SHA256_DIGEST];
     hp_sha256_final(&s, d);
     hp_sha256_hex(d, hex);
-    CHECK(!strcmp(hex, expect), "million a, streamed: %s", hex);
+    CHECKF(!strcmp(hex, expect), "million a, streamed: %s", hex);
     free(a);
 }
 
@@ -105,9 +95,9 @@ static void test_files(const char *dir)
         fclose(fp);
         char want[HP_SHA256_HEX] = "", got[HP_SHA256_HEX] = "";
         hp_err err = {{0}};
-        CHECK(sha256sum_of(path, want) == 0, "sha256sum failed on %s", path);
-        CHECK(hp_sha256_file(path, got, &err) == 0, "%s", err.msg);
-        CHECK(!strcmp(want, got), "size %zu: sha256sum %s, ours %s", sizes[i], want, got);
+        CHECKF(sha256sum_of(path, want) == 0, "sha256sum failed on %s", path);
+        CHECKF(hp_sha256_file(path, got, &err) == 0, "%s", err.msg);
+        CHECKF(!strcmp(want, got), "size %zu: sha256sum %s, ours %s", sizes[i], want, got);
         unlink(path);
     }
 }
@@ -118,10 +108,10 @@ static void test_file_errors(const char *dir)
     hp_err err = {{0}};
     char path[4096];
     snprintf(path, sizeof path, "%s/does-not-exist", dir);
-    CHECK(hp_sha256_file(path, hex, &err) == -1, "missing file accepted");
-    CHECK(strstr(err.msg, "does-not-exist") != NULL, "message lacks the path: %s", err.msg);
-    CHECK(hp_sha256_file(dir, hex, &err) == -1, "a directory accepted");
-    CHECK(strstr(err.msg, dir) != NULL, "message lacks the path: %s", err.msg);
+    CHECKF(hp_sha256_file(path, hex, &err) == -1, "missing file accepted");
+    CHECKF(strstr(err.msg, "does-not-exist") != NULL, "message lacks the path: %s", err.msg);
+    CHECKF(hp_sha256_file(dir, hex, &err) == -1, "a directory accepted");
+    CHECKF(strstr(err.msg, dir) != NULL, "message lacks the path: %s", err.msg);
 }
 
 int main(void)
@@ -140,9 +130,5 @@ int main(void)
         test_file_errors(dir);
     }
     rmdir(dir);
-    if (failures)
-        fprintf(stderr, "%d check(s) failed\n", failures);
-    else
-        printf("sha256: all checks passed\n");
-    return failures ? 1 : 0;
+    return check_exit();
 }
