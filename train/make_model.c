@@ -204,7 +204,10 @@ static int write_weights(const spec *s, const tensor_plan *plan, size_t n, hp_er
     }
     uint64_t total = 0, *bytes = hp_calloc(n, sizeof *bytes, "sizes", err);
     int rc = bytes ? 0 : -1;
+    cli_progress progress;
+    hp_progress *p = cli_progress_begin(&progress, "generating weights");
     for (size_t i = 0; rc == 0 && i < n; i++) {
+        hp_progress_update(p, i, n);
         w[i].name = plan[i].name;
         w[i].dtype = s->dtype;
         w[i].ndim = plan[i].ndim;
@@ -220,6 +223,8 @@ static int write_weights(const spec *s, const tensor_plan *plan, size_t n, hp_er
                 rc = -1;
         }
     }
+    hp_progress_update(p, n, n);
+    cli_progress_end(&progress);
     uint64_t before = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         shard_of[i] = (int)((double)before / (double)total * s->shards);

