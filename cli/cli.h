@@ -49,5 +49,7 @@ const char *cli_data_dir(void);
 int cmd_info(int argc, char **argv);
 int cmd_tensor(int argc, char **argv);
 int cmd_make_model(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_powerlaw(int argc, char **argv);
 
 #endif

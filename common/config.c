@@ -64,7 +64,8 @@ static int get_token_id(const cJSON *root, const char *key, int *out, const char
         v = cJSON_GetArrayItem(v, 0);
     if (!v || cJSON_IsNull(v))
         return 0;
-    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || floor(v->valuedouble) != v->valuedouble)
+    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 2147483647.0 ||
+        floor(v->valuedouble) != v->valuedouble)
         return hp_fail(err, "%s: field \"%s\" must be a token id", path, key);
     *out = (int)v->valuedouble;
     return 0;

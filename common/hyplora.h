@@ -14,12 +14,15 @@
 #include "hyplora/json_stream.h"
 #include "hyplora/model.h"
 #include "hyplora/npy.h"
+#include "hyplora/powerlaw.h"
 #include "hyplora/progress.h"
 #include "hyplora/report.h"
 #include "hyplora/rng.h"
 #include "hyplora/safetensors.h"
 #include "hyplora/sha256.h"
 #include "hyplora/tensor.h"
+#include "hyplora/tokenizer.h"
 #include "hyplora/vectors.h"
+#include "hyplora/zeta.h"
 
 #endif

@@ -37,9 +37,26 @@ int64_t hp_tensor_stored_row(const hp_tensor *t, int64_t r)
         return r;
     /* HF row (head h, half s, index i) is stored at (h, i, s): llama.cpp interleaves the
      * two halves so that its RoPE rotates adjacent pairs. */
-    int64_t hd = hp_tensor_rows(t) / t->permute_heads, half = hd / 2;
+    int64_t hd = t->shape[0] / t->permute_heads, half = hd / 2;
     int64_t h = r / hd, within = r % hd, s = within / half, i = within % half;
     return h * hd + 2 * i + s;
+}
+
+/* A permuted bias: read whole, then put each element back at its Hugging Face index. */
+static int read_permuted_vector(const hp_file *f, const hp_tensor *t, float *out, hp_err *err)
+{
+    int64_t n = t->shape[0];
+    unsigned char *buf = hp_malloc((size_t)t->nbytes, "a bias buffer", err);
+    float *stored = hp_malloc((size_t)n * sizeof *stored, "a bias buffer", err);
+    int rc = buf && stored ? hp_file_pread(f, buf, (size_t)t->nbytes, t->offset, err) : -1;
+    if (rc == 0) {
+        hp_convert_f32(t->dtype, buf, stored, (size_t)n);
+        for (int64_t i = 0; i < n; i++)
+            out[i] = stored[hp_tensor_stored_row(t, i)];
+    }
+    free(buf);
+    free(stored);
+    return rc;
 }
 
 int hp_tensor_read_rows(const hp_file *f, const hp_tensor *t, int64_t row0, int64_t n, float *out,
@@ -56,16 +73,21 @@ int hp_tensor_read_rows(const hp_file *f, const hp_tensor *t, int64_t row0, int6
     if (rb == 0 && cols != 0)
         return hp_fail(err, "%s: tensor \"%s\": row of %lld elements is not a whole number of %s blocks",
                        f->path, t->name, (long long)cols, t->dtype_name);
-    if (t->permute_heads > 0 && (rows % t->permute_heads != 0 || (rows / t->permute_heads) % 2 != 0))
+    /* The permutation runs over the first dimension: the rows of a weight, the elements
+     * of a bias. */
+    int64_t extent = t->ndim >= 1 ? t->shape[0] : 1;
+    if (t->permute_heads > 0 && (extent % t->permute_heads != 0 || (extent / t->permute_heads) % 2 != 0))
         return hp_fail(err, "%s: tensor \"%s\": %lld rows do not split into %d heads of even size",
-                       f->path, t->name, (long long)rows, t->permute_heads);
+                       f->path, t->name, (long long)extent, t->permute_heads);
+    if (t->permute_heads > 0 && t->ndim == 1)
+        return read_permuted_vector(f, t, out, err);
     unsigned char *buf = scratch;
     if (!buf && !(buf = hp_malloc((size_t)(rb * (uint64_t)n), "a row buffer", err)))
         return -1;
     int rc = 0;
     if (t->permute_heads <= 0) {
         rc = hp_file_pread(f, buf, (size_t)(rb * (uint64_t)n), t->offset + rb * (uint64_t)row0, err);
-    } else {
+    } else if (rb > 0) { /* rows of no bytes (a zero-width tensor) have nothing to read */
         for (int64_t r = 0; r < n && rc == 0; r++)
             rc = hp_file_pread(f, buf + rb * (uint64_t)r, (size_t)rb,
                                t->offset + rb * (uint64_t)hp_tensor_stored_row(t, row0 + r), err);

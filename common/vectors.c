@@ -36,7 +36,9 @@ static int reserve_rows(hp_vectors *v, size_t *cap, size_t rows, bool exact, hp_
 {
     if (rows <= *cap)
         return 0;
-    size_t want = exact ? rows : *cap + *cap / 2 + 1024;
+    /* slack of 1024 rows, or of about 4 MB of values for very wide rows */
+    size_t step = v->dim > 1024 ? (1u << 20) / v->dim + 1 : 1024;
+    size_t want = exact ? rows : *cap + *cap / 2 + step;
     if (want < rows)
         want = rows;
     if (v->dim > 0 && want > SIZE_MAX / sizeof(float) / v->dim)
@@ -395,7 +397,10 @@ static int load_vocab(const char *path, const char *npy_path, uint64_t rows, hp_
     while (rc == 0 && (line = next_line(&r, &len)) != NULL) {
         if (len == 0)
             rc = hp_fail(err, "%s: line %zu is empty: expected one word per line", path, r.line_no);
-        else if (!hp_utf8_valid(line, len, &bad) || memchr(line, 0, len))
+        else if (memchr(line, 0, len))
+            rc = hp_fail(err, "%s: line %zu: the word contains a NUL byte (byte %zu)", path,
+                         r.line_no, (size_t)((const char *)memchr(line, 0, len) - line) + 1);
+        else if (!hp_utf8_valid(line, len, &bad))
             rc = hp_fail(err, "%s: line %zu: the word is not valid UTF-8 (byte %zu)", path,
                          r.line_no, bad + 1);
         else if (r.line_no <= rows) {
@@ -492,8 +497,21 @@ static int whole(const cJSON *item, long long max, long long *out, const char *w
     return 0;
 }
 
+/* A word takes at least 2 x (dim + 2) bytes of the file ("0," per number of its vector),
+ * so rows beyond what the file can hold come from a corrupt index or count and are
+ * refused before they are allocated: a 100-byte file must not ask for gigabytes. */
+static int wink_fits(const wink *w, size_t rows, hp_err *err)
+{
+    if (rows > w->file_bytes / (2 * w->v->dim + 2))
+        return hp_fail(err, "%zu words of %zu values cannot fit in a file of %llu bytes", rows,
+                       w->v->dim, (unsigned long long)w->file_bytes);
+    return 0;
+}
+
 static int wink_rows(wink *w, size_t rows, bool exact, hp_err *err)
 {
+    if (wink_fits(w, rows, err) != 0)
+        return -1;
     size_t old = w->cap;
     if (reserve_rows(w->v, &w->cap, rows, exact, err) != 0)
         return -1;
@@ -513,6 +531,14 @@ static int wink_set_dim(wink *w, size_t dim, hp_err *err)
     w->v->dim = dim;
     if (w->cap == 0)
         return 0;
+    size_t rows = w->size >= 0 ? (size_t)w->size : w->n_listed;
+    rows = rows > w->rows ? rows : w->rows;
+    if (wink_fits(w, rows, err) != 0)
+        return -1;
+    /* The word list may have grown with slack while dim was unknown; the matrix is made
+     * for the rows known so far (no word is placed beyond them) and grows as they come. */
+    if (w->cap > rows)
+        w->cap = rows;
     w->v->data = hp_malloc(w->cap * dim * sizeof(float), "the vectors", err);
     return w->v->data ? 0 : -1;
 }
@@ -551,12 +577,20 @@ static int wink_size(const cJSON *item, size_t index, void *ctx, hp_err *err)
     return wink_rows(w, (size_t)w->size, true, err);
 }
 
-static int wink_layout(const cJSON *item, size_t index, void *ctx, hp_err *err)
+/* One callback per member: an item's ->string is not the member's name when the member
+ * holds an array (its elements have none) or an object (they have their own). */
+static int wink_norm_index(const cJSON *item, size_t index, void *ctx, hp_err *err)
 {
     (void)index;
     wink *w = ctx;
-    bool norm = strcmp(item->string, "l2NormIndex") == 0;
-    return whole(item, MAX_DIM + 1, norm ? &w->norm_at : &w->index_at, item->string, err);
+    return whole(item, MAX_DIM + 1, &w->norm_at, "\"l2NormIndex\"", err);
+}
+
+static int wink_word_index(const cJSON *item, size_t index, void *ctx, hp_err *err)
+{
+    (void)index;
+    wink *w = ctx;
+    return whole(item, MAX_DIM + 1, &w->index_at, "\"wordIndex\"", err);
 }
 
 /* Both "words" and a vector's key name the word at an index; whichever comes second
@@ -660,7 +694,7 @@ static int load_wink(const char *path, hp_vectors *v, hp_err *err)
     wink w = {.v = v, .file_bytes = file_bytes(path), .dimensions = -1, .size = -1, .norm_at = -1, .index_at = -1};
     const hp_json_member members[] = {
         {"dimensions", wink_dimensions}, {"size", wink_size},
-        {"l2NormIndex", wink_layout},    {"wordIndex", wink_layout},
+        {"l2NormIndex", wink_norm_index}, {"wordIndex", wink_word_index},
         {"words", wink_word},            {"vectors", wink_vector},
     };
     int rc = hp_json_each_member(path, members, sizeof members / sizeof members[0], &w, err);

@@ -38,7 +38,8 @@ typedef struct hp_tensor {
 int64_t hp_tensor_rows(const hp_tensor *t);
 int64_t hp_tensor_cols(const hp_tensor *t);
 
-/* The stored row index of Hugging Face row r (they differ only for permuted q/k). */
+/* The stored index along the first dimension of Hugging Face index r: they differ only
+ * for permuted q/k weights (rows) and biases (elements). */
 int64_t hp_tensor_stored_row(const hp_tensor *t, int64_t r);
 
 /* Reads rows [row0, row0 + n) widened to float32 into out (n x cols), with pread on f,

@@ -243,10 +243,16 @@ def make_tensors(arch, rng):
             if arch == "llama" and g == "attn_k.weight":
                 heads = KV_HEADS
             out.append(("blk.%d.%s" % (layer, g), "model.layers.%d.%s" % (layer, h), dts[layer], w, heads))
-        if arch == "qwen2":
-            for g, h, shape in BIAS_TENSORS:
-                out.append(("blk.%d.%s" % (layer, g), "model.layers.%d.%s" % (layer, h), "F32",
-                            rng.standard_normal(shape).astype(np.float32), 0))
+        # q/k/v biases (Qwen2 always; a Llama-architecture model may have them too, and
+        # llama.cpp permutes the q/k ones like the weights)
+        for g, h, shape in BIAS_TENSORS:
+            heads = 0
+            if arch == "llama" and g == "attn_q.bias":
+                heads = HEADS
+            if arch == "llama" and g == "attn_k.bias":
+                heads = KV_HEADS
+            out.append(("blk.%d.%s" % (layer, g), "model.layers.%d.%s" % (layer, h), "F32",
+                        rng.standard_normal(shape).astype(np.float32), heads))
     out.append(("output_norm.weight", "model.norm.weight", "F32",
                 1.0 + 0.1 * rng.standard_normal(HIDDEN).astype(np.float32), 0))
     if not tied:
@@ -292,7 +298,7 @@ def write_model(outdir, arch="llama", seed=0):
             "vocab_size": VOCAB, "max_position_embeddings": 256,
             "rms_norm_eps": float(np.float32(1e-5)),
             "rope_theta": 500000.0 if arch == "llama" else 1000000.0,
-            "tie_word_embeddings": arch == "qwen2", "attention_bias": arch == "qwen2",
+            "tie_word_embeddings": arch == "qwen2", "attention_bias": True,
             "bos_token_id": 1, "eos_token_id": 2,
         },
         "tokens": TOKENS,
