@@ -236,9 +236,50 @@ def seeds_model_dir():
     }
 
 
+def seeds_tokenizer():
+    sep = b"\n@@TEXT@@\n"
+    text = "Hello  world! 123 caf\u00e9 \u4f60\u597d \U0001f600 <s> x\r\n".encode()
+    chars = ["a", "b", "c", "d", " ", "\u0120", "\u2581", "!", "1", "2"]
+    byte_level = {
+        "added_tokens": [{"id": 12, "content": "<s>", "single_word": False, "lstrip": False,
+                          "rstrip": False, "normalized": False, "special": True}],
+        "normalizer": {"type": "NFC"},
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": "\\p{N}{1,3}| ?\\p{L}+|\\s+(?!\\S)|\\s+"},
+             "behavior": "Isolated", "invert": False},
+            {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]},
+        "post_processor": {"type": "TemplateProcessing",
+                           "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}},
+                                      {"Sequence": {"id": "A", "type_id": 0}}],
+                           "pair": [], "special_tokens": {"<s>": {"id": "<s>", "ids": [12], "tokens": ["<s>"]}}},
+        "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
+        "model": {"type": "BPE", "dropout": None, "unk_token": None, "fuse_unk": False,
+                  "byte_fallback": False, "ignore_merges": False,
+                  "vocab": {c: i for i, c in enumerate(chars)} | {"ab": 10, "\u0120a": 11},
+                  "merges": ["a b", ["\u0120", "a"]]},
+    }
+    sp = {
+        "added_tokens": [{"id": 0, "content": "<unk>", "single_word": False, "lstrip": False,
+                          "rstrip": False, "normalized": False, "special": True}],
+        "normalizer": {"type": "Sequence", "normalizers": [
+            {"type": "Prepend", "prepend": "\u2581"}, {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}]},
+        "pre_tokenizer": None, "post_processor": None,
+        "decoder": {"type": "Sequence", "decoders": [
+            {"type": "Replace", "pattern": {"String": "\u2581"}, "content": " "}, {"type": "ByteFallback"},
+            {"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 1, "stop": 0}]},
+        "model": {"type": "BPE", "unk_token": "<unk>", "fuse_unk": True, "byte_fallback": True,
+                  "vocab": {"<unk>": 0, **{"<0x%02X>" % b: 1 + b for b in range(256)},
+                            "\u2581": 257, "a": 258, "\u2581a": 259},
+                  "merges": ["\u2581 a"]},
+    }
+    return {"byte_level": json.dumps(byte_level).encode() + sep + text,
+            "sentencepiece": json.dumps(sp).encode() + sep + text}
+
+
 TARGETS = {
     "safetensors": seeds_safetensors, "gguf": seeds_gguf, "config": seeds_config,
     "json_stream": seeds_json_stream, "vectors": seeds_vectors, "model_dir": seeds_model_dir,
+    "tokenizer": seeds_tokenizer,
 }
 
 if __name__ == "__main__":
