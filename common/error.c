@@ -1,6 +1,7 @@
 #include "hyplora/error.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,25 @@ void *hp_realloc(void *p, size_t n, const char *what, hp_err *err)
     if (!q)
         hp_fail(err, "out of memory growing %s to %zu bytes", what, n);
     return q;
+}
+
+int hp_grow(void **p, size_t *cap, size_t need, size_t size, const char *what, hp_err *err)
+{
+    if (need <= *cap)
+        return 0;
+    size_t nc = *cap ? *cap : 16;
+    while (nc < need) {
+        if (nc > SIZE_MAX / 2 / size)
+            return hp_fail(err, "%s: %zu elements of %zu bytes do not fit in memory", what, need, size);
+        nc *= 2;
+    }
+    void *q = hp_realloc(*p, nc * size, what, err);
+    if (!q)
+        return -1;
+    memset((char *)q + *cap * size, 0, (nc - *cap) * size);
+    *p = q;
+    *cap = nc;
+    return 0;
 }
 
 char *hp_strdup(const char *s, hp_err *err)

@@ -711,23 +711,6 @@ void hp_gguf_close(hp_gguf *g)
     g->file.fd = -1; /* so that closing twice never closes descriptor 0 */
 }
 
-/* Grows *p (of *cap elements of size sz) to hold at least n + 1 elements. Growing as
- * entries are actually parsed keeps memory proportional to the file's real content
- * whatever count the header claims. */
-static int grow(void **p, size_t *cap, size_t n, size_t sz, const char *what, hp_err *err)
-{
-    if (n < *cap)
-        return 0;
-    size_t nc = *cap ? *cap * 2 : 64;
-    void *q = hp_realloc(*p, nc * sz, what, err);
-    if (!q)
-        return -1;
-    memset((char *)q + *cap * sz, 0, (nc - *cap) * sz);
-    *p = q;
-    *cap = nc;
-    return 0;
-}
-
 static int get_heads(const hp_gguf *g, const char *key, const char *fallback, int *out, hp_err *err)
 {
     uint64_t v;
@@ -829,9 +812,11 @@ int hp_gguf_open(hp_gguf *g, const char *path, int file_index, hp_err *err)
         goto fail;
     }
 
+    /* Tables grow as entries are actually parsed, so memory follows the file's real
+     * content whatever count the header claims. */
     cap = 0;
     for (uint64_t i = 0; i < n_kv; i++) {
-        if (grow((void **)&g->kvs, &cap, g->n_kv, sizeof *g->kvs, "metadata", err) != 0)
+        if (hp_grow((void **)&g->kvs, &cap, g->n_kv + 1, sizeof *g->kvs, "metadata", err) != 0)
             goto fail;
         g->n_kv++;
         if (parse_kv(&r, &g->kvs[i], i, err) != 0) {
@@ -866,8 +851,8 @@ int hp_gguf_open(hp_gguf *g, const char *path, int file_index, hp_err *err)
     size_t rel_cap = 0;
     cap = 0;
     for (uint64_t i = 0; i < n_tensors; i++) {
-        if (grow((void **)&g->tensors, &cap, g->n_tensors, sizeof *g->tensors, "tensor table", err) != 0 ||
-            grow((void **)&rel, &rel_cap, g->n_tensors, sizeof *rel, "tensor offsets", err) != 0) {
+        if (hp_grow((void **)&g->tensors, &cap, g->n_tensors + 1, sizeof *g->tensors, "tensor table", err) != 0 ||
+            hp_grow((void **)&rel, &rel_cap, g->n_tensors + 1, sizeof *rel, "tensor offsets", err) != 0) {
             free(rel);
             goto fail;
         }

@@ -17,14 +17,8 @@
 
 static int32_t trie_node(tk_trie *t, unsigned char byte, hp_err *err)
 {
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 256;
-        tk_trie_node *v = hp_realloc(t->nodes, cap * sizeof *v, "the added-token trie", err);
-        if (!v)
-            return -1;
-        t->nodes = v;
-        t->cap = cap;
-    }
+    if (hp_grow((void **)&t->nodes, &t->cap, t->n + 1, sizeof *t->nodes, "the added-token trie", err) != 0)
+        return -1;
     t->nodes[t->n] = (tk_trie_node){-1, -1, -1, byte};
     return (int32_t)t->n++;
 }
@@ -69,14 +63,8 @@ void tk_trie_free(tk_trie *t)
 
 static int seg_push(tk_segments *o, size_t off, size_t len, int32_t added, hp_err *err)
 {
-    if (o->n == o->cap) {
-        size_t cap = o->cap ? o->cap * 2 : 16;
-        tk_segment *v = hp_realloc(o->v, cap * sizeof *v, "text segments", err);
-        if (!v)
-            return -1;
-        o->v = v;
-        o->cap = cap;
-    }
+    if (hp_grow((void **)&o->v, &o->cap, o->n + 1, sizeof *o->v, "text segments", err) != 0)
+        return -1;
     o->v[o->n++] = (tk_segment){off, len, added};
     return 0;
 }

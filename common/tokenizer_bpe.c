@@ -81,14 +81,8 @@ typedef struct word {
 static int sym_push(word *w, int32_t id, hp_err *err)
 {
     tk_scratch *sc = w->sc;
-    if (w->n == sc->sym_cap) {
-        size_t cap = sc->sym_cap ? sc->sym_cap * 2 : 256;
-        tk_symbol *v = hp_realloc(sc->sym, cap * sizeof *v, "BPE symbols", err);
-        if (!v)
-            return -1;
-        sc->sym = v;
-        sc->sym_cap = cap;
-    }
+    if (hp_grow((void **)&sc->sym, &sc->sym_cap, w->n + 1, sizeof *sc->sym, "BPE symbols", err) != 0)
+        return -1;
     int32_t i = (int32_t)w->n++;
     sc->sym[i] = (tk_symbol){id, i - 1, -1, 1};
     if (i > 0)
@@ -103,14 +97,8 @@ static inline bool heap_less(const tk_heapent *a, const tk_heapent *b)
 
 static int heap_push(tk_scratch *sc, size_t *n, tk_heapent e, hp_err *err)
 {
-    if (*n == sc->heap_cap) {
-        size_t cap = sc->heap_cap ? sc->heap_cap * 2 : 256;
-        tk_heapent *v = hp_realloc(sc->heap, cap * sizeof *v, "the BPE merge queue", err);
-        if (!v)
-            return -1;
-        sc->heap = v;
-        sc->heap_cap = cap;
-    }
+    if (hp_grow((void **)&sc->heap, &sc->heap_cap, *n + 1, sizeof *sc->heap, "the BPE merge queue", err) != 0)
+        return -1;
     tk_heapent *h = sc->heap;
     size_t i = (*n)++;
     while (i > 0) {

@@ -89,14 +89,8 @@ typedef struct spans {
 static int span_push(spans *sp, size_t s, size_t e, bool m, hp_err *err)
 {
     tk_scratch *sc = sp->sc;
-    if (sp->n == sc->spans_cap) {
-        size_t cap = sc->spans_cap ? sc->spans_cap * 2 : 64;
-        tk_span *v = hp_realloc(sc->spans, cap * sizeof *v, "split points", err);
-        if (!v)
-            return -1;
-        sc->spans = v;
-        sc->spans_cap = cap;
-    }
+    if (hp_grow((void **)&sc->spans, &sc->spans_cap, sp->n + 1, sizeof *sc->spans, "split points", err) != 0)
+        return -1;
     sc->spans[sp->n++] = (tk_span){s, e, m};
     return 0;
 }

@@ -370,14 +370,8 @@ void tk_mergemap_free(tk_mergemap *m)
 
 int tk_pieces_add(tk_pieces *p, const char *s, size_t n, bool at_start, hp_err *err)
 {
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 64;
-        tk_piece *v = hp_realloc(p->v, cap * sizeof *v, "pieces", err);
-        if (!v)
-            return -1;
-        p->v = v;
-        p->cap = cap;
-    }
+    if (hp_grow((void **)&p->v, &p->cap, p->n + 1, sizeof *p->v, "pieces", err) != 0)
+        return -1;
     size_t off = p->text.n;
     if (tk_buf_put(&p->text, s, n, err) != 0)
         return -1;
@@ -434,14 +428,8 @@ void tk_scratch_free(tk_scratch *s)
 
 int hp_ids_push(hp_ids *v, int32_t id, hp_err *err)
 {
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 64;
-        int32_t *p = hp_realloc(v->ids, cap * sizeof *p, "token ids", err);
-        if (!p)
-            return -1;
-        v->ids = p;
-        v->cap = cap;
-    }
+    if (hp_grow((void **)&v->ids, &v->cap, v->n + 1, sizeof *v->ids, "token ids", err) != 0)
+        return -1;
     v->ids[v->n++] = id;
     return 0;
 }

@@ -27,4 +27,9 @@ void *hp_calloc(size_t count, size_t size, const char *what, hp_err *err);
 void *hp_realloc(void *p, size_t n, const char *what, hp_err *err);
 char *hp_strdup(const char *s, hp_err *err);
 
+/* Makes room for at least `need` elements of `size` bytes in the array *p of capacity
+ * *cap, doubling it (from 16) and zero-filling the new part: the one growth rule for
+ * every growing array in the library. */
+int hp_grow(void **p, size_t *cap, size_t need, size_t size, const char *what, hp_err *err);
+
 #endif
