@@ -278,19 +278,25 @@ static int vocab_grow_map(tk_vocab *v, hp_err *err)
     return 0;
 }
 
-int32_t tk_vocab_find(const tk_vocab *v, const char *s, size_t n)
+/* Linear probing: the slot holding s, or the empty slot where it would go. */
+static inline size_t vocab_probe(const tk_vocab *v, const char *s, size_t n, uint32_t *tag)
 {
     uint64_t h = tk_hash(s, n);
-    uint32_t tag = (uint32_t)(h >> 32);
+    *tag = (uint32_t)(h >> 32);
     size_t i = h & v->map.mask;
     for (;;) {
         tk_slot e = v->map.slots[i];
-        if (e.id < 0)
-            return -1;
-        if (e.tag == tag && v->len[e.id] == n && memcmp(v->pool.p + v->off[e.id], s, n) == 0)
-            return e.id;
+        if (e.id < 0 ||
+            (e.tag == *tag && v->len[e.id] == n && memcmp(v->pool.p + v->off[e.id], s, n) == 0))
+            return i;
         i = (i + 1) & v->map.mask;
     }
+}
+
+int32_t tk_vocab_find(const tk_vocab *v, const char *s, size_t n)
+{
+    uint32_t tag;
+    return v->map.slots[vocab_probe(v, s, n, &tag)].id;
 }
 
 int tk_vocab_set(tk_vocab *v, int32_t id, const char *s, size_t n, int32_t *dup, hp_err *err)
@@ -298,18 +304,11 @@ int tk_vocab_set(tk_vocab *v, int32_t id, const char *s, size_t n, int32_t *dup,
     *dup = -1;
     if ((v->map.count + 1) * 2 > v->map.mask + 1 && vocab_grow_map(v, err) != 0)
         return -1;
-    uint64_t h = tk_hash(s, n);
-    uint32_t tag = (uint32_t)(h >> 32);
-    size_t i = h & v->map.mask;
-    for (;;) {
-        tk_slot e = v->map.slots[i];
-        if (e.id < 0)
-            break;
-        if (e.tag == tag && v->len[e.id] == n && memcmp(v->pool.p + v->off[e.id], s, n) == 0) {
-            *dup = e.id;
-            return -1;
-        }
-        i = (i + 1) & v->map.mask;
+    uint32_t tag;
+    size_t i = vocab_probe(v, s, n, &tag);
+    if (v->map.slots[i].id >= 0) {
+        *dup = v->map.slots[i].id;
+        return -1;
     }
     if (n >= UINT32_MAX || v->pool.n + n >= UINT32_MAX)
         return hp_fail(err, "the vocabulary is larger than 4 GB");
