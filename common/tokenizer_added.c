@@ -124,25 +124,10 @@ int tk_added_split(const hp_tokenizer *t, const tk_trie *trie, const char *s, si
                 continue;
             }
         }
-        if (tok->lstrip) {
-            while (start > done) {
-                size_t k = tk_utf8_prev_len(s + done, start - done);
-                uint32_t cp;
-                tk_utf8_next(s + start - k, k, &cp);
-                if (!tk_is_whitespace(cp))
-                    break;
-                start -= k;
-            }
-        }
-        if (tok->rstrip) {
-            while (stop < n) {
-                uint32_t cp;
-                size_t k = tk_utf8_next(s + stop, n - stop, &cp);
-                if (!tk_is_whitespace(cp))
-                    break;
-                stop += k;
-            }
-        }
+        if (tok->lstrip)
+            start = tk_skip_ws_back(s, done, start);
+        if (tok->rstrip)
+            stop = tk_skip_ws(s, stop, n);
         if (start > done && seg_push(out, done, start - done, -1, err) != 0)
             return -1;
         if (seg_push(out, start, stop - start, a, err) != 0)

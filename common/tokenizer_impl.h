@@ -44,6 +44,10 @@ size_t tk_utf8_prev_len(const char *s, size_t n);
  * subpart (the Unicode/WHATWG practice, as Python's errors="replace"). */
 int tk_utf8_sanitize(const char *s, size_t n, tk_buf *out, hp_err *err);
 bool tk_is_whitespace(uint32_t cp);   /* Unicode White_Space (Rust char::is_whitespace) */
+/* Whitespace skipping inside s[lo, hi): the first non-white offset from lo onwards, and
+ * the end after dropping trailing white characters before hi. */
+size_t tk_skip_ws(const char *s, size_t lo, size_t hi);
+size_t tk_skip_ws_back(const char *s, size_t lo, size_t hi);
 bool tk_is_alnum(uint32_t cp);        /* letters and numbers (char::is_alphanumeric) */
 bool tk_is_numeric(uint32_t cp);      /* general category N* (char::is_numeric) */
 bool tk_is_word(uint32_t cp);         /* regex \w: alphanumeric, marks, connectors */

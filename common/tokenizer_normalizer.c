@@ -96,22 +96,8 @@ int tk_replace_all(const tk_pattern *p, const char *in, size_t n, const char *co
 
 static int strip(const tk_normalizer *nm, const char *in, size_t n, tk_buf *out, hp_err *err)
 {
-    size_t a = 0, b = n;
-    while (nm->strip_left && a < b) {
-        uint32_t cp;
-        size_t k = tk_utf8_next(in + a, b - a, &cp);
-        if (!tk_is_whitespace(cp))
-            break;
-        a += k;
-    }
-    while (nm->strip_right && b > a) {
-        size_t k = tk_utf8_prev_len(in + a, b - a);
-        uint32_t cp;
-        tk_utf8_next(in + b - k, k, &cp);
-        if (!tk_is_whitespace(cp))
-            break;
-        b -= k;
-    }
+    size_t a = nm->strip_left ? tk_skip_ws(in, 0, n) : 0;
+    size_t b = nm->strip_right ? tk_skip_ws_back(in, a, n) : n;
     return tk_buf_put(out, in + a, b - a, err);
 }
 

@@ -438,3 +438,28 @@ void hp_ids_free(hp_ids *v)
     free(v->ids);
     memset(v, 0, sizeof *v);
 }
+
+size_t tk_skip_ws(const char *s, size_t lo, size_t hi)
+{
+    while (lo < hi) {
+        uint32_t cp;
+        size_t k = tk_utf8_next(s + lo, hi - lo, &cp);
+        if (!tk_is_whitespace(cp))
+            break;
+        lo += k;
+    }
+    return lo;
+}
+
+size_t tk_skip_ws_back(const char *s, size_t lo, size_t hi)
+{
+    while (hi > lo) {
+        size_t k = tk_utf8_prev_len(s + lo, hi - lo);
+        uint32_t cp;
+        tk_utf8_next(s + hi - k, k, &cp);
+        if (!tk_is_whitespace(cp))
+            break;
+        hi -= k;
+    }
+    return hi;
+}
