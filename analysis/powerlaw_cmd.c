@@ -130,33 +130,20 @@ static int read_values(const char *path, input *in, hp_err *err)
     return rc;
 }
 
-static const char *PARAM_DEFS[HP_ALT_COUNT][2] = {
-    {"rate lambda of the exponential"},
-    {"mean mu of ln x", "standard deviation sigma of ln x"},
-    {"lambda of the survival function exp(-lambda x^beta)", "stretching exponent beta"},
-    {"power-law exponent alpha of x^-alpha exp(-lambda x)", "cutoff rate lambda"},
-};
-
 static int cmpd(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
-static int write_report(const char *out, const char *path, const input *in,
-                        const hp_powerlaw_fit *fit, const hp_powerlaw_bootstrap *boot,
-                        uint64_t seed, const hp_powerlaw_comparison *cmp, int n_cmp,
-                        const hp_zipf_fit *zipf, hp_err *err)
+/* The data as its distinct values and their multiplicities: fit/distinct_values and
+ * fit/value_counts (the plots and any reader rebuild the sample from them). */
+static int write_data(hp_report *r, const input *in, hp_err *err)
 {
-    hp_report *r = hp_report_begin(out, "powerlaw", g_cli.argc, g_cli.argv, HYPLORA_VERSION, err);
-    if (!r)
-        return -1;
-    int ok = strcmp(path, "-") == 0 || hp_report_add_input(r, path, err) == 0;
-    /* the data: distinct values and their multiplicities */
-    double *u = ok ? hp_malloc(2 * in->n * sizeof *u, "the distinct values", err) : NULL;
-    ok = ok && u;
-    if (ok) {
-        double *c = u + in->n;
+    double *u = hp_malloc(in->n * sizeof *u, "the distinct values", err);
+    int64_t *c = hp_malloc(in->n * sizeof *c, "their counts", err);
+    int rc = -1;
+    if (u && c) {
         memcpy(u, in->v, in->n * sizeof *u);
         qsort(u, in->n, sizeof *u, cmpd);
         size_t K = 0;
@@ -165,131 +152,40 @@ static int write_report(const char *out, const char *path, const input *in,
             while (e < in->n && u[e] == u[i])
                 e++;
             u[K] = u[i];
-            c[K++] = (double)(e - i);
+            c[K++] = (int64_t)(e - i);
             i = e;
         }
         int64_t dims[1] = {(int64_t)K};
-        int64_t *ci = hp_malloc(K * sizeof *ci, "the counts", err);
-        ok = ci != NULL;
-        for (size_t k = 0; ok && k < K; k++)
-            ci[k] = (int64_t)c[k];
-        ok = ok &&
-             hp_report_write_f64(r, "fit/distinct_values", 1, dims, u,
-                                 "the distinct values of the data, increasing", NULL, err) == 0 &&
-             hp_report_write_i64(r, "fit/value_counts", 1, dims, ci,
-                                 "how many times each of fit/distinct_values occurs", NULL,
-                                 err) == 0;
-        free(ci);
+        rc = hp_report_write_f64(r, "fit/distinct_values", 1, dims, u,
+                                 "the distinct values of the data, increasing", NULL, err) ||
+                     hp_report_write_i64(r, "fit/value_counts", 1, dims, c,
+                                         "how many times each of fit/distinct_values occurs",
+                                         NULL, err)
+                 ? -1
+                 : 0;
     }
     free(u);
-    ok = ok && hp_report_attr_str(r, "fit", "kind", fit->discrete ? "discrete" : "continuous", err) == 0 &&
-         hp_report_attr_f64(r, "fit", "alpha", fit->alpha, err) == 0 &&
-         hp_report_attr_f64(r, "fit", "xmin", fit->xmin, err) == 0 &&
-         hp_report_attr_i64(r, "fit", "n", (int64_t)fit->n, err) == 0 &&
-         hp_report_attr_i64(r, "fit", "n_tail", (int64_t)fit->n_tail, err) == 0 &&
-         hp_report_attr_f64(r, "fit", "ks_distance", fit->ks_distance, err) == 0 &&
-         hp_report_attr_f64(r, "fit", "sigma", fit->sigma, err) == 0 &&
-         hp_report_attr_f64(r, "fit", "log_likelihood", fit->log_likelihood, err) == 0 &&
-         hp_report_attr_f64(r, "fit", "p_value", boot ? boot->p_value : NAN, err) == 0 &&
-         hp_report_attr_i64(r, "fit", "p_trials", boot ? boot->n_sets : 0, err) == 0 &&
-         hp_report_attr_i64(r, "fit", "seed", (int64_t)seed, err) == 0;
-    if (ok && fit->n_scan > 0) {
-        int64_t dims[1] = {(int64_t)fit->n_scan};
-        ok = hp_report_write_f64(r, "xmin_scan/xmin", 1, dims, fit->scan_xmin,
-                                 "candidate xmin (every distinct value tried)", NULL, err) == 0 &&
-             hp_report_write_f64(r, "xmin_scan/alpha", 1, dims, fit->scan_alpha,
-                                 "maximum-likelihood alpha of the values >= xmin", NULL, err) == 0 &&
-             hp_report_write_f64(r, "xmin_scan/ks_distance", 1, dims, fit->scan_ks,
-                                 "Kolmogorov-Smirnov distance between the values >= xmin and the "
-                                 "power law fitted to them", NULL, err) == 0 &&
-             hp_report_write_i64(r, "xmin_scan/n_tail", 1, dims, fit->scan_n_tail,
-                                 "number of values >= xmin", NULL, err) == 0;
-    }
-    for (int i = 0; ok && i < n_cmp; i++) {
-        const hp_powerlaw_comparison *c = &cmp[i];
-        char obj[128], name[160];
-        snprintf(obj, sizeof obj, "compare/%s", c->name);
-        snprintf(name, sizeof name, "%s/parameters", obj);
-        int64_t dims[1] = {c->n_params};
-        char def[256];
-        snprintf(def, sizeof def, "maximum-likelihood parameters of the %s on the values >= xmin: %s%s%s",
-                 c->name, c->param_names[0], c->n_params > 1 ? ", " : "",
-                 c->n_params > 1 ? c->param_names[1] : "");
-        ok = hp_report_write_f64(r, name, 1, dims, c->params, def, NULL, err) == 0 &&
-             hp_report_attr_f64(r, obj, "loglik_ratio", c->loglik_ratio, err) == 0 &&
-             hp_report_attr_f64(r, obj, "normalized_ratio", c->normalized_ratio, err) == 0 &&
-             hp_report_attr_f64(r, obj, "p_value", c->p_value, err) == 0 &&
-             hp_report_attr_i64(r, obj, "nested", c->nested, err) == 0 &&
-             hp_report_attr_f64(r, obj, "loglik_alternative", c->loglik_alt, err) == 0;
-        if (ok && c->nested)
-            ok = hp_report_attr_f64(r, obj, "p_value_boundary", c->p_value_boundary, err) == 0;
-        for (int k = 0; ok && k < c->n_params; k++) {
-            ok = hp_report_attr_f64(r, obj, c->param_names[k], c->params[k], err) == 0 &&
-                 hp_report_attr_str(r, name, c->param_names[k], PARAM_DEFS[c->alt][k], err) == 0;
-        }
-    }
-    if (ok && zipf) {
-        ok = hp_report_write_f64(r, "zipf/exponent", 0, NULL, &zipf->exponent,
-                                 "Zipf rank-frequency exponent s, f(r) ~ r^-s (see the group's "
-                                 "method attribute)", NULL, err) == 0 &&
-             hp_report_attr_str(r, "zipf", "method", zipf->method, err) == 0 &&
-             hp_report_attr_f64(r, "zipf", "exponent", zipf->exponent, err) == 0 &&
-             hp_report_attr_f64(r, "zipf", "intercept", zipf->intercept, err) == 0 &&
-             hp_report_attr_f64(r, "zipf", "r_squared", zipf->r_squared, err) == 0 &&
-             hp_report_attr_f64(r, "zipf", "alpha_equivalent", zipf->alpha_equivalent, err) == 0 &&
-             hp_report_attr_f64(r, "zipf", "min_count", zipf->min_count, err) == 0 &&
-             hp_report_attr_i64(r, "zipf", "n_ranks", (int64_t)zipf->n_ranks, err) == 0;
-    }
-    if (!ok) {
+    free(c);
+    return rc;
+}
+
+static int write_report(const char *out, const char *path, const input *in,
+                        const hp_powerlaw_analysis *a, hp_err *err)
+{
+    hp_report *r = hp_report_begin(out, "powerlaw", g_cli.argc, g_cli.argv, HYPLORA_VERSION, err);
+    if (!r)
+        return -1;
+    if ((strcmp(path, "-") != 0 && hp_report_add_input(r, path, err) != 0) ||
+        write_data(r, in, err) != 0 || hp_powerlaw_report_write(r, "fit", a, err) != 0) {
         hp_report_abort(r);
         return -1;
     }
     return hp_report_commit(r, err);
 }
 
-static void print_summary(const char *name, const hp_powerlaw_fit *fit,
-                          const hp_powerlaw_options *opt, const hp_powerlaw_bootstrap *boot,
-                          uint64_t seed, const hp_powerlaw_comparison *cmp, int n_cmp,
-                          const hp_zipf_fit *zipf)
+static cJSON *json_result(const char *name, const hp_powerlaw_analysis *a)
 {
-    printf("%s:\n", name);
-    printf("\t%s MLE", fit->discrete ? "Discrete" : "Continuous");
-    if (opt->xmin > 0)
-        printf(" (xmin fixed)\n");
-    else
-        printf(" (xmin minimising the KS distance over %zu candidates)\n", fit->n_candidates);
-    printf("\talpha  = %12.5f  (sigma %.5f)\n", fit->alpha, fit->sigma);
-    printf("\txmin   = %12.5f\n", fit->xmin);
-    printf("\tL      = %12.5f\n", fit->log_likelihood);
-    printf("\tD      = %12.5f\n", fit->ks_distance);
-    printf("\tn_tail = %12zu  of %zu\n", fit->n_tail, fit->n);
-    if (boot)
-        printf("\tp      = %12.5f  (%d synthetic sets, seed %llu)\n", boot->p_value, boot->n_sets,
-               (unsigned long long)seed);
-    if (zipf)
-        printf("\tZipf   s = %.5f (rank-frequency, %zu ranks with count >= %g, R^2 %.4f); "
-               "1 + 1/s = %.5f\n",
-               zipf->exponent, zipf->n_ranks, zipf->min_count, zipf->r_squared,
-               zipf->alpha_equivalent);
-    if (n_cmp > 0) {
-        printf("\n\tPower law against alternatives on the same tail (R > 0 favours the power law;\n"
-               "\ta small p says the sign of R is significant):\n");
-        printf("\t%-22s %12s %10s %10s  %s\n", "alternative", "R", "R/(s*sqrt n)", "p", "parameters");
-        for (int i = 0; i < n_cmp; i++) {
-            const hp_powerlaw_comparison *c = &cmp[i];
-            printf("\t%-22s %12.4f %12.4f %10.4g  ", c->name, c->loglik_ratio, c->normalized_ratio,
-                   c->p_value);
-            for (int k = 0; k < c->n_params; k++)
-                printf("%s%s %.6g", k ? ", " : "", c->param_names[k], c->params[k]);
-            printf("%s\n", c->nested ? " (nested: chi^2, 1 dof)" : "");
-        }
-    }
-}
-
-static cJSON *json_result(const char *name, const hp_powerlaw_fit *fit,
-                          const hp_powerlaw_bootstrap *boot, uint64_t seed,
-                          const hp_powerlaw_comparison *cmp, int n_cmp, const hp_zipf_fit *zipf)
-{
+    const hp_powerlaw_fit *fit = &a->fit;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "file", name);
     cJSON_AddStringToObject(o, "kind", fit->discrete ? "discrete" : "continuous");
@@ -300,28 +196,28 @@ static cJSON *json_result(const char *name, const hp_powerlaw_fit *fit,
     cJSON_AddNumberToObject(o, "ks_distance", fit->ks_distance);
     cJSON_AddNumberToObject(o, "n", (double)fit->n);
     cJSON_AddNumberToObject(o, "n_tail", (double)fit->n_tail);
-    if (boot) {
-        cJSON_AddNumberToObject(o, "p_value", boot->p_value);
-        cJSON_AddNumberToObject(o, "p_trials", boot->n_sets);
-        cJSON_AddNumberToObject(o, "seed", (double)seed);
+    if (a->have_boot) {
+        cJSON_AddNumberToObject(o, "p_value", a->boot.p_value);
+        cJSON_AddNumberToObject(o, "p_trials", a->boot.n_sets);
+        cJSON_AddNumberToObject(o, "seed", (double)a->seed);
     } else {
         cJSON_AddNullToObject(o, "p_value");
     }
-    if (zipf) {
+    if (a->have_zipf) {
         cJSON *z = cJSON_AddObjectToObject(o, "zipf");
-        cJSON_AddNumberToObject(z, "exponent", zipf->exponent);
-        cJSON_AddNumberToObject(z, "intercept", zipf->intercept);
-        cJSON_AddNumberToObject(z, "r_squared", zipf->r_squared);
-        cJSON_AddNumberToObject(z, "alpha_equivalent", zipf->alpha_equivalent);
-        cJSON_AddNumberToObject(z, "min_count", zipf->min_count);
-        cJSON_AddNumberToObject(z, "n_ranks", (double)zipf->n_ranks);
-        cJSON_AddStringToObject(z, "method", zipf->method);
+        cJSON_AddNumberToObject(z, "exponent", a->zipf.exponent);
+        cJSON_AddNumberToObject(z, "intercept", a->zipf.intercept);
+        cJSON_AddNumberToObject(z, "r_squared", a->zipf.r_squared);
+        cJSON_AddNumberToObject(z, "alpha_equivalent", a->zipf.alpha_equivalent);
+        cJSON_AddNumberToObject(z, "min_count", a->zipf.min_count);
+        cJSON_AddNumberToObject(z, "n_ranks", (double)a->zipf.n_ranks);
+        cJSON_AddStringToObject(z, "method", a->zipf.method);
     }
-    if (n_cmp > 0) {
-        cJSON *a = cJSON_AddObjectToObject(o, "compare");
-        for (int i = 0; i < n_cmp; i++) {
-            const hp_powerlaw_comparison *c = &cmp[i];
-            cJSON *e = cJSON_AddObjectToObject(a, c->name);
+    if (a->n_cmp > 0) {
+        cJSON *alts = cJSON_AddObjectToObject(o, "compare");
+        for (int i = 0; i < a->n_cmp; i++) {
+            const hp_powerlaw_comparison *c = &a->cmp[i];
+            cJSON *e = cJSON_AddObjectToObject(alts, c->name);
             cJSON_AddNumberToObject(e, "loglik_ratio", c->loglik_ratio);
             cJSON_AddNumberToObject(e, "normalized_ratio", c->normalized_ratio);
             cJSON_AddNumberToObject(e, "p_value", c->p_value);
@@ -368,8 +264,10 @@ int cmd_powerlaw(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
-    hp_powerlaw_options opt;
-    hp_powerlaw_options_init(&opt);
+    hp_powerlaw_analysis_options ao;
+    hp_powerlaw_analysis_options_init(&ao);
+    ao.compare = 0;
+    hp_powerlaw_options opt = ao.fit;
     const char *out = NULL;
     int json = 0, compare = 0, have_range = 0;
     long p_sets = 0;
@@ -445,23 +343,14 @@ int cmd_powerlaw(int argc, char **argv)
 
     hp_err err;
     input in = {0};
-    hp_powerlaw_fit fit = {0};
-    hp_powerlaw_comparison cmp[HP_ALT_COUNT];
-    hp_zipf_fit zipf;
-    hp_powerlaw_bootstrap boot;
-    int n_cmp = 0, have_zipf = 0, rc = EXIT_FAIL;
+    hp_powerlaw_analysis an = {0};
+    int rc = EXIT_FAIL;
     if (read_values(path, &in, &err) != 0)
         goto fail;
-    if (opt.kind == HP_POWERLAW_AUTO) {
-        opt.kind = HP_POWERLAW_DISCRETE;
-        for (size_t i = 0; i < in.n; i++)
-            if (in.v[i] < 1 || in.v[i] != floor(in.v[i]) || in.v[i] > 9007199254740992.0) {
-                opt.kind = HP_POWERLAW_CONTINUOUS;
-                break;
-            }
-    }
     size_t bad;
-    if (hp_powerlaw_check(in.v, in.n, opt.kind, &bad, &err) != 0) {
+    if (hp_powerlaw_check(in.v, in.n, opt.kind == HP_POWERLAW_AUTO ? HP_POWERLAW_CONTINUOUS
+                                                                   : opt.kind,
+                          &bad, &err) != 0) {
         if (bad < in.n)
             hp_failctx(&err, "%s line %ld", name, in.line[bad]);
         else
@@ -469,56 +358,39 @@ int cmd_powerlaw(int argc, char **argv)
         goto fail;
     }
     opt.keep_scan = out != NULL;
-    if (hp_powerlaw_fit_data(in.v, in.n, &opt, &fit, &err) != 0) {
+    ao.fit = opt;
+    ao.compare = compare;
+    ao.p_sets = (int)p_sets;
+    ao.boot.seed = seed;
+    ao.boot.threads = g_cli.threads;
+    cli_progress prog;
+    ao.boot.progress = p_sets > 0 ? cli_progress_begin(&prog, "bootstrap") : NULL;
+    int arc = hp_powerlaw_analyze(in.v, in.n, &ao, &an, &err);
+    if (p_sets > 0)
+        cli_progress_end(&prog);
+    if (arc != 0) {
         hp_failctx(&err, "%s", name);
         goto fail;
     }
-    if (p_sets > 0) {
-        hp_powerlaw_bootstrap_options bo;
-        hp_powerlaw_bootstrap_options_init(&bo);
-        bo.n_sets = (int)p_sets;
-        bo.seed = seed;
-        bo.threads = g_cli.threads;
-        cli_progress prog;
-        bo.progress = cli_progress_begin(&prog, "bootstrap");
-        int brc = hp_powerlaw_bootstrap_run(in.v, in.n, &opt, &fit, &bo, &boot, &err);
-        cli_progress_end(&prog);
-        if (brc != 0)
-            goto fail;
-    }
-    if (compare) {
-        for (int a = 0; a < HP_ALT_COUNT; a++) {
-            if (hp_powerlaw_compare(in.v, in.n, &fit, (hp_powerlaw_alt)a, &cmp[n_cmp], &err) != 0) {
-                hp_failctx(&err, "%s: comparing with the %s", name, hp_powerlaw_alt_name(a));
-                goto fail;
-            }
-            n_cmp++;
-        }
-    }
-    if (fit.discrete && hp_zipf_fit_counts(in.v, in.n, fit.xmin, &zipf, &err) == 0)
-        have_zipf = 1;
     if (json) {
-        cJSON *o = json_result(name, &fit, p_sets > 0 ? &boot : NULL, seed, cmp, n_cmp,
-                               have_zipf ? &zipf : NULL);
+        cJSON *o = json_result(name, &an);
         char *s = cJSON_Print(o);
         if (s)
             puts(s);
         free(s);
         cJSON_Delete(o);
     } else {
-        print_summary(name, &fit, &opt, p_sets > 0 ? &boot : NULL, seed, cmp, n_cmp,
-                      have_zipf ? &zipf : NULL);
+        cli_print_powerlaw(name, &an, opt.xmin > 0);
     }
     fflush(stdout);
-    if (out && write_report(out, path, &in, &fit, p_sets > 0 ? &boot : NULL, seed, cmp, n_cmp,
-                            have_zipf ? &zipf : NULL, &err) != 0)
+    if (out && write_report(out, path, &in, &an, &err) != 0)
         goto fail;
     rc = EXIT_OK;
     goto done;
 fail:
     rc = cli_fail(&err);
 done:
-    hp_powerlaw_fit_free(&fit);
+    hp_powerlaw_analysis_free(&an);
     free(in.v);
     free(in.line);
     return rc;

@@ -46,19 +46,13 @@ static const char *HELP =
     "  hyplora tokenize --tokenizer llama3/tokenizer.json --field instruction data.json > ids.txt\n"
     "  hyplora tokenize --tokenizer llama3/tokenizer.json --decode ids.txt\n";
 
-#define BATCH_LINES 16384
-#define BATCH_BYTES (8u << 20)
 #define CHUNK 64
 
 typedef struct job {
     const hp_tokenizer *tok;
     bool decode, add_special, skip_special;
-    /* the batch: line i is text.p[off[i] .. off[i] + len[i]) */
-    char *text;
-    size_t text_n, text_cap;
-    size_t *off, *len;
-    size_t n, cap;
-    size_t first_line; /* input line (or item) number of line 0, from 1 */
+    const hp_corpus_batch *b; /* the batch being encoded */
+    const char *input;        /* its file, for messages */
     /* outputs, one buffer per chunk of CHUNK lines */
     char **out;
     size_t *out_n;
@@ -66,7 +60,7 @@ typedef struct job {
     atomic_int failed;
     pthread_mutex_t lock;
     hp_err err;
-    size_t err_line;
+    size_t err_line; /* line or item of the first failure */
 } job;
 
 typedef struct obuf {
@@ -133,8 +127,8 @@ static int parse_ids(const char *s, size_t n, hp_ids *ids, hp_err *err)
 
 static int do_line(job *j, size_t i, hp_ids *ids, obuf *o, hp_err *err)
 {
-    const char *s = j->text + j->off[i];
-    size_t n = j->len[i];
+    const char *s = j->b->text[i];
+    size_t n = j->b->len[i];
     if (!j->decode) {
         ids->n = 0;
         if (hp_tokenizer_encode(j->tok, s, n, j->add_special, ids, err) != 0)
@@ -168,20 +162,20 @@ static void *worker(void *arg)
 {
     job *j = arg;
     hp_ids ids = {0};
-    size_t n_chunks = (j->n + CHUNK - 1) / CHUNK;
+    size_t n_chunks = (j->b->n + CHUNK - 1) / CHUNK;
     for (;;) {
         size_t c = atomic_fetch_add(&j->next_chunk, 1);
         if (c >= n_chunks || atomic_load(&j->failed))
             break;
         obuf o = {0};
-        size_t end = (c + 1) * CHUNK < j->n ? (c + 1) * CHUNK : j->n;
+        size_t end = (c + 1) * CHUNK < j->b->n ? (c + 1) * CHUNK : j->b->n;
         for (size_t i = c * CHUNK; i < end; i++) {
             hp_err err;
             if (do_line(j, i, &ids, &o, &err) != 0) {
                 pthread_mutex_lock(&j->lock);
-                if (!atomic_load(&j->failed) || j->first_line + i < j->err_line) {
+                if (!atomic_load(&j->failed) || j->b->record[i] < j->err_line) {
                     j->err = err;
-                    j->err_line = j->first_line + i;
+                    j->err_line = j->b->record[i];
                 }
                 atomic_store(&j->failed, 1);
                 pthread_mutex_unlock(&j->lock);
@@ -203,17 +197,18 @@ static int n_threads(void)
     return n > 0 ? (int)n : 1;
 }
 
-/* Encodes (or decodes) the batch and writes it out in order; empties the batch. */
-static int flush(job *j, FILE *out)
+/* Encodes (or decodes) a batch on the worker threads and writes it out in order. */
+static int on_batch(const hp_corpus_batch *b, void *ctx, hp_err *err)
 {
-    if (j->n == 0)
-        return 0;
-    size_t n_chunks = (j->n + CHUNK - 1) / CHUNK;
+    job *j = ctx;
+    j->b = b;
+    size_t n_chunks = (b->n + CHUNK - 1) / CHUNK;
     j->out = calloc(n_chunks, sizeof *j->out);
     j->out_n = calloc(n_chunks, sizeof *j->out_n);
     if (!j->out || !j->out_n) {
-        hp_fail(&j->err, "out of memory");
-        return -1;
+        free(j->out);
+        free(j->out_n);
+        return hp_fail(err, "out of memory");
     }
     atomic_store(&j->next_chunk, 0);
     int nt = n_threads();
@@ -228,118 +223,20 @@ static int flush(job *j, FILE *out)
     for (int i = 1; i <= started; i++)
         pthread_join(th[i], NULL);
     free(th);
-    int rc = atomic_load(&j->failed) ? -1 : 0;
+    int rc = 0;
+    if (atomic_load(&j->failed))
+        rc = hp_fail(err, "%s: %s %zu: %s", j->input, hp_corpus_is_json(j->input) ? "item" : "line",
+                     j->err_line, j->err.msg);
     for (size_t c = 0; c < n_chunks; c++) {
-        if (rc == 0 && j->out_n[c] && fwrite(j->out[c], 1, j->out_n[c], out) != j->out_n[c]) {
-            hp_fail(&j->err, "cannot write the output");
-            rc = -1;
-        }
+        if (rc == 0 && j->out_n[c] && fwrite(j->out[c], 1, j->out_n[c], stdout) != j->out_n[c])
+            rc = hp_fail(err, "cannot write the output");
         free(j->out[c]);
     }
     free(j->out);
     free(j->out_n);
     j->out = NULL;
     j->out_n = NULL;
-    j->first_line += j->n;
-    j->n = 0;
-    j->text_n = 0;
     return rc;
-}
-
-static int add_line(job *j, const char *s, size_t n)
-{
-    if (j->n == j->cap) {
-        size_t cap = j->cap ? j->cap * 2 : 1024;
-        size_t *off = realloc(j->off, cap * sizeof *off), *len;
-        if (!off)
-            return -1;
-        j->off = off;
-        len = realloc(j->len, cap * sizeof *len);
-        if (!len)
-            return -1;
-        j->len = len;
-        j->cap = cap;
-    }
-    if (j->text_cap - j->text_n < n + 1) {
-        size_t cap = j->text_cap ? j->text_cap : 1 << 16;
-        while (cap - j->text_n < n + 1)
-            cap *= 2;
-        char *p = realloc(j->text, cap);
-        if (!p)
-            return -1;
-        j->text = p;
-        j->text_cap = cap;
-    }
-    memcpy(j->text + j->text_n, s, n);
-    j->off[j->n] = j->text_n;
-    j->len[j->n++] = n;
-    j->text_n += n;
-    return 0;
-}
-
-static bool batch_full(const job *j)
-{
-    return j->n >= BATCH_LINES || j->text_n >= BATCH_BYTES;
-}
-
-typedef struct json_ctx {
-    job *j;
-    const char *field;
-} json_ctx;
-
-static int on_item(const cJSON *item, size_t index, void *ctx, hp_err *err)
-{
-    (void)index;
-    json_ctx *c = ctx;
-    const char *s;
-    if (cJSON_IsString(item))
-        s = item->valuestring;
-    else if (!c->field)
-        return hp_fail(err, "the item is not a string; say which field to encode with --field");
-    else if (!(s = hp_json_field_str(item, c->field, err)))
-        return -1;
-    if (add_line(c->j, s, strlen(s)) != 0)
-        return hp_fail(err, "out of memory");
-    if (batch_full(c->j) && flush(c->j, stdout) != 0)
-        return hp_fail(err, "(see the failing item)");
-    return 0;
-}
-
-static bool is_json_path(const char *p)
-{
-    size_t n = strlen(p);
-    return (n >= 5 && strcmp(p + n - 5, ".json") == 0) || (n >= 6 && strcmp(p + n - 6, ".jsonl") == 0) ||
-           (n >= 7 && strcmp(p + n - 7, ".ndjson") == 0);
-}
-
-static int run_lines(job *j, FILE *in, const char *name)
-{
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t got;
-    while ((got = getline(&line, &cap, in)) >= 0) {
-        size_t n = (size_t)got;
-        if (n && line[n - 1] == '\n') {
-            n--;
-            if (n && line[n - 1] == '\r')
-                n--;
-        }
-        if (add_line(j, line, n) != 0) {
-            free(line);
-            hp_fail(&j->err, "out of memory");
-            return -1;
-        }
-        if (batch_full(j) && flush(j, stdout) != 0) {
-            free(line);
-            return -1;
-        }
-    }
-    free(line);
-    if (ferror(in)) {
-        hp_fail(&j->err, "%s: read error", name);
-        return -1;
-    }
-    return flush(j, stdout);
 }
 
 int cmd_tokenize(int argc, char **argv)
@@ -386,7 +283,7 @@ int cmd_tokenize(int argc, char **argv)
     if (optind < argc - 1)
         return cli_usage_error("tokenize", "expected at most one input FILE");
     const char *input = optind < argc ? argv[optind] : "-";
-    bool json = strcmp(input, "-") != 0 && is_json_path(input);
+    bool json = strcmp(input, "-") != 0 && hp_corpus_is_json(input);
     if (decode && (json || field))
         return cli_usage_error("tokenize", "--decode reads lines of ids, not JSON (--field)");
     if (skip_special && !decode)
@@ -405,42 +302,16 @@ int cmd_tokenize(int argc, char **argv)
     j.decode = decode;
     j.add_special = add_special;
     j.skip_special = skip_special;
-    j.first_line = 1;
+    j.input = strcmp(input, "-") == 0 ? "standard input" : input;
     pthread_mutex_init(&j.lock, NULL);
-    int rc;
-    if (json) {
-        json_ctx jc = {&j, field};
-        hp_err serr;
-        rc = hp_json_each(input, on_item, &jc, &serr);
-        if (rc == 0)
-            rc = flush(&j, stdout);
-        else if (!atomic_load(&j.failed)) /* the stream's own message names the item */
-            j.err = serr, j.err_line = 0;
-    } else {
-        FILE *in = strcmp(input, "-") == 0 ? stdin : fopen(input, "rb");
-        if (!in) {
-            hp_fail(&err, "%s: cannot open", input);
-            hp_tokenizer_free(tok);
-            pthread_mutex_destroy(&j.lock);
-            return cli_fail(&err);
-        }
-        rc = run_lines(&j, in, input);
-        if (in != stdin)
-            fclose(in);
-    }
-    if (rc == 0 && fflush(stdout) != 0) {
-        hp_fail(&j.err, "cannot write the output");
-        rc = -1;
-    }
-    if (rc != 0 && j.err_line) {
-        hp_err e = j.err;
-        hp_fail(&j.err, "%s: %s %zu: %s", strcmp(input, "-") == 0 ? "<stdin>" : input,
-                json ? "item" : "line", j.err_line, e.msg);
-    }
-    free(j.text);
-    free(j.off);
-    free(j.len);
+    hp_corpus_options co;
+    hp_corpus_options_init(&co);
+    co.fields = &field;
+    co.n_fields = field ? 1 : 0;
+    int rc = hp_corpus_each(input, &co, on_batch, &j, &err);
+    if (rc == 0 && fflush(stdout) != 0)
+        rc = hp_fail(&err, "cannot write the output");
     hp_tokenizer_free(tok);
     pthread_mutex_destroy(&j.lock);
-    return rc == 0 ? EXIT_OK : cli_fail(&j.err);
+    return rc == 0 ? EXIT_OK : cli_fail(&err);
 }

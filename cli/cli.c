@@ -16,7 +16,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
     fprintf(stderr, "hyplora%s%s: ", cmd ? " " : "", cmd ? cmd : "");
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nTry 'hyplora %s--help' for usage.\n", cmd ? cmd : "");
+    fprintf(stderr, "\nTry 'hyplora %s%s--help' for usage.\n", cmd ? cmd : "", cmd ? " " : "");
     return EXIT_USAGE;
 }
 

@@ -46,10 +46,15 @@ bool cli_parse_int(const char *cmd, const char *opt, const char *s, long min, lo
  * binary was built from, or the installed data directory. */
 const char *cli_data_dir(void);
 
+/* Prints the summary of a power-law analysis of `name` on stdout (analysis/powerlaw_print.c). */
+void cli_print_powerlaw(const char *name, const hp_powerlaw_analysis *a, bool xmin_fixed);
+
 int cmd_info(int argc, char **argv);
 int cmd_tensor(int argc, char **argv);
 int cmd_make_model(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_powerlaw(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
+int cmd_freq(int argc, char **argv);
 
 #endif

@@ -7,9 +7,11 @@
 #define HYPLORA_H
 
 #include "hyplora/config.h"
+#include "hyplora/corpus.h"
 #include "hyplora/dtype.h"
 #include "hyplora/error.h"
 #include "hyplora/file.h"
+#include "hyplora/freq.h"
 #include "hyplora/gguf.h"
 #include "hyplora/json_stream.h"
 #include "hyplora/model.h"

@@ -160,4 +160,44 @@ typedef struct hp_zipf_fit {
 int hp_zipf_fit_counts(const double *counts, size_t n, double min_count, hp_zipf_fit *out,
                        hp_err *err);
 
+/* ---- everything at once, and its place in a report ---- */
+
+struct hp_report;
+
+/* What hp_powerlaw_analyze runs after the fit. */
+typedef struct hp_powerlaw_analysis_options {
+    hp_powerlaw_options fit;            /* hp_powerlaw_options_init's defaults */
+    int p_sets;                         /* > 0: bootstrap p-value with this many sets (0) */
+    hp_powerlaw_bootstrap_options boot; /* its seed, threads, progress (n_sets is p_sets) */
+    int compare;                        /* nonzero: every alternative (default 1) */
+    int zipf;                           /* nonzero: the Zipf exponent, discrete fits only (1) */
+} hp_powerlaw_analysis_options;
+
+void hp_powerlaw_analysis_options_init(hp_powerlaw_analysis_options *opt);
+
+typedef struct hp_powerlaw_analysis {
+    hp_powerlaw_fit fit;
+    int have_boot;
+    hp_powerlaw_bootstrap boot;
+    uint64_t seed;                      /* the bootstrap's */
+    int n_cmp;                          /* alternatives compared, in hp_powerlaw_alt order */
+    hp_powerlaw_comparison cmp[HP_ALT_COUNT];
+    int have_zipf;                      /* 0 also when fewer than 3 types are >= xmin */
+    hp_zipf_fit zipf;
+} hp_powerlaw_analysis;
+
+/* The fit, then the bootstrap, the comparisons and the Zipf exponent as opt asks. The
+ * values must pass hp_powerlaw_check for the kind (AUTO is resolved here). Release out
+ * with hp_powerlaw_analysis_free. */
+int hp_powerlaw_analyze(const double *x, size_t n, const hp_powerlaw_analysis_options *opt,
+                        hp_powerlaw_analysis *out, hp_err *err);
+void hp_powerlaw_analysis_free(hp_powerlaw_analysis *a);
+
+/* Writes an analysis into the group of an open report: the fit's attributes on the
+ * subgroup fit_object (e.g. "powerlaw"), its xmin scan as fit_object/xmin_scan/{xmin,
+ * alpha,ks_distance,n_tail}, each comparison as compare/<alternative> and the Zipf fit as
+ * zipf (names and meanings: docs/report-format.md). */
+int hp_powerlaw_report_write(struct hp_report *r, const char *fit_object,
+                             const hp_powerlaw_analysis *a, hp_err *err);
+
 #endif

@@ -163,7 +163,7 @@ def test_report():
         fit = g["fit"].attrs
         assert fit["kind"] == "discrete" and fit["xmin"] == 7 and abs(fit["alpha"] - 1.95273) < 5e-6
         assert fit["n_tail"] == 2958 and fit["p_trials"] == 50 and 0 <= fit["p_value"] <= 1
-        xs, ks, al = g["xmin_scan/xmin"][()], g["xmin_scan/ks_distance"][()], g["xmin_scan/alpha"][()]
+        xs, ks, al = g["fit/xmin_scan/xmin"][()], g["fit/xmin_scan/ks_distance"][()], g["fit/xmin_scan/alpha"][()]
         assert len(xs) == 271 and xs[np.argmin(ks)] == 7 and abs(ks.min() - fit["ks_distance"]) < 1e-15
         assert abs(al[np.argmin(ks)] - fit["alpha"]) < 1e-12
         for alt in ("exponential", "lognormal", "stretched_exponential", "power_law_cutoff"):
