@@ -41,21 +41,24 @@ static int count_chunk(void *ctx, int worker, size_t begin, size_t end, hp_err *
         return -1;
     for (size_t i = begin; i < end; i++) {
         w->ids.n = 0;
-        if (hp_tokenizer_encode(j->t, j->texts[i], j->lens[i], j->add_special, &w->ids, err)) {
+        if (hp_tokenizer_encode(j->t, j->texts[i], j->lens[i], j->add_special, &w->ids, err) ||
+            hp_count_ids(w->ids.ids, w->ids.n, w->counts, j->vocab, err)) {
             note_bad(j, i);
             return -1;
         }
-        for (size_t k = 0; k < w->ids.n; k++) {
-            int32_t id = w->ids.ids[k];
-            if (id < 0 || (size_t)id >= j->vocab) {
-                note_bad(j, i);
-                return hp_fail(err, "the tokenizer gave id %d outside its vocabulary of %zu",
-                               id, j->vocab);
-            }
-            w->counts[id]++;
-        }
         w->n_tokens += (int64_t)w->ids.n;
     }
+    return 0;
+}
+
+int hp_count_ids(const int32_t *ids, size_t n, int64_t *counts, size_t vocab, hp_err *err)
+{
+    for (size_t k = 0; k < n; k++)
+        if (ids[k] < 0 || (size_t)ids[k] >= vocab)
+            return hp_fail(err, "token id %d (at position %zu) is outside the vocabulary of %zu "
+                                "ids", ids[k], k, vocab);
+    for (size_t k = 0; k < n; k++)
+        counts[ids[k]]++;
     return 0;
 }
 

@@ -16,6 +16,11 @@
 #include "hyplora/error.h"
 #include "hyplora/tokenizer.h"
 
+/* Adds the occurrences of ids[0..n-1] to counts[0..vocab) (for ids a caller already has,
+ * e.g. from one tokenization shared by several analyses). An id outside [0, vocab) is an
+ * error naming it, and counts are then unchanged. */
+int hp_count_ids(const int32_t *ids, size_t n, int64_t *counts, size_t vocab, hp_err *err);
+
 /* Encodes texts[0..n-1] (lens[i] bytes each) and adds the occurrences of every id to
  * counts[0 .. hp_tokenizer_vocab_size(t)) and their number to *n_tokens. add_special
  * counts the post-processor's tokens (BOS/EOS) too. threads <= 0: all online cores. On
