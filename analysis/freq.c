@@ -353,7 +353,7 @@ int cmd_freq(int argc, char **argv)
         have_fit = true;
         cli_print_powerlaw("count distribution (gamma is alpha)", &an, false);
     } else {
-        fprintf(stderr, "hyplora freq: note: no power-law fit: %s\n", err.msg);
+        cli_note("no power-law fit: %s", err.msg);
     }
     fflush(stdout);
     if (out) {

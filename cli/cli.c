@@ -26,6 +26,18 @@ int cli_fail(const hp_err *err)
     return EXIT_FAIL;
 }
 
+void cli_note(const char *fmt, ...)
+{
+    if (g_cli.verbosity < 1)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("hyplora: note: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
 void cli_verbose(const char *fmt, ...)
 {
     if (g_cli.verbosity < 2)
@@ -33,6 +45,7 @@ void cli_verbose(const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
     va_end(ap);
 }
 

@@ -25,6 +25,10 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* Prints "hyplora: error: <err->msg>", returns EXIT_FAIL. */
 int cli_fail(const hp_err *err);
 
+/* "hyplora: note: ..." on stderr unless --quiet: something the user should know that is
+ * not an error (a fallback taken, a part skipped). */
+void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Verbose-only message on stderr. */
 void cli_verbose(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -56,5 +60,6 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_powerlaw(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_freq(int argc, char **argv);
+int cmd_norms(int argc, char **argv);
 
 #endif

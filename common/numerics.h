@@ -16,4 +16,15 @@ double hp_log_normal_sf(double t);
  * z > 0. */
 double hp_expint_e(double p, double z);
 
+/* ln B(a, b) = ln Gamma(a) + ln Gamma(b) - ln Gamma(a+b) for a, b > 0 (NaN otherwise),
+ * without the cancellation of the three lgammas when a or b is large. */
+double hp_lbeta(double a, double b);
+
+/* The regularised incomplete beta function I_x(a, b) for a, b > 0, 0 <= x <= 1, to about
+ * 1e-14 relative, 1e-13 at worst (against scipy and mpmath in tests/oracle/test_stats.py);
+ * NaN outside the domain. The _xy form takes y = 1 - x as well, for callers that know it
+ * to more digits than 1 - x would have (x near 1). */
+double hp_betainc(double a, double b, double x);
+double hp_betainc_xy(double a, double b, double x, double y);
+
 #endif

@@ -1,0 +1,385 @@
+/* `hyplora norms`: the norms of a model's token embeddings (or of word vectors) against
+ * how often each token occurs (/freq of a report), the mean norms of word groups, and a
+ * 2-D principal-component picture. The work is hyplora/norms.h, stats.h and pca.h; this
+ * file loads the inputs, aligns them and prints; norms_report.c writes /norms. */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "norms_cmd.h"
+
+static const char *HELP =
+    "usage: hyplora norms (MODEL | --vectors FILE [--vocab FILE]) [--groups FILE]\n"
+    "                     [--freq OTHER] [--bins-per-decade N] [--no-pca] -o REPORT\n"
+    "\n"
+    "Measures how far each token embedding lies from the origin and from the mean embedding\n"
+    "(L2 norm, centred norm), and relates it to how often the token occurs: Spearman rho,\n"
+    "Kendall tau and Pearson r of norm against log10(count) with p-values, the norm over\n"
+    "log-spaced count bins, and the mean norm of word groups (default: the four groups of\n"
+    "notebooks-data/groups/paper_word_groups.txt, function words to concrete nouns). Tokens\n"
+    "never seen in the corpus are summarised apart. Also the top two principal components\n"
+    "of the embedding and the 2-D coordinates of every seen token. An untied output head\n"
+    "gets its norms too. See docs/norms.md.\n"
+    "\n"
+    "The counts come from group /freq of REPORT (written by `hyplora freq ... -o REPORT`),\n"
+    "or of OTHER with --freq. A model needs token counts from its own tokenizer; word\n"
+    "vectors need word counts (`hyplora freq --words`). The result is group /norms of REPORT.\n"
+    "\n"
+    "Options:\n"
+    "  --vectors FILE        word vectors (GloVe/word2vec text, .npy + --vocab, wink JSON)\n"
+    "                        instead of a model\n"
+    "  --vocab FILE          the vocabulary of a .npy vectors file\n"
+    "  --groups FILE         word groups: one per line, a name then its words\n"
+    "  --freq OTHER          read /freq from this report instead of REPORT\n"
+    "  --bins-per-decade N   count bins per factor of 10 (default 4)\n"
+    "  --no-pca              skip the principal components\n"
+    "  -o, --output REPORT   the report (read for /freq, written with /norms)\n"
+    "  -h, --help            this text\n"
+    "The global --threads N sets the worker threads (default: all cores).\n"
+    "\n"
+    "Example:\n"
+    "  hyplora freq --tokenizer ~/models/Llama-2-7b --field instruction gsm8k.json -o r.h5\n"
+    "  hyplora norms ~/models/Llama-2-7b -o r.h5\n"
+    "  hyplora freq --words --field instruction gsm8k.json -o glove.h5\n"
+    "  hyplora norms --vectors glove.6B.100d.txt -o glove.h5\n";
+
+/* ---- the counts ---- */
+
+static int read_counts(norms_run *r, hp_err *err)
+{
+    const char *rep = r->freq_report;
+    int has = hp_report_has(rep, "/freq/counts", err);
+    if (has < 0)
+        return -1;
+    if (has == 0)
+        return hp_fail(err, "%s has no /freq/counts: run `hyplora freq ... -o %s` first (or "
+                            "name another report with --freq)", rep, rep);
+    int64_t n;
+    char *unit = NULL;
+    if (hp_report_read_i64(rep, "/freq/counts", &r->freq_counts, &n, err) != 0 ||
+        hp_report_read_attr_str(rep, "/freq", "unit", &unit, err) != 0)
+        return -1;
+    r->n_freq = (size_t)n;
+    bool words = strcmp(unit, "word") == 0;
+    free(unit);
+    if (words != r->is_vectors)
+        return hp_fail(err, "%s: /freq counts %s, but %s needs %s counts (hyplora freq %s)", rep,
+                       words ? "words" : "token ids", r->is_vectors ? "word vectors" : "a model",
+                       r->is_vectors ? "word" : "token", r->is_vectors ? "--words" : "--tokenizer");
+    if (words)
+        return hp_report_read_strings(rep, "/freq/words", &r->freq_words, &r->n_freq_words, err);
+    return 0;
+}
+
+/* counts[i]: the count of row i. Token rows past the counts (an embedding padded beyond
+ * the tokenizer's vocabulary) count as never seen, with a note; more counts than rows
+ * means another tokenizer and is an error. Vector words are looked up by their text. */
+static int align_counts(norms_run *r, hp_err *err)
+{
+    if (!(r->counts = hp_calloc(r->n, sizeof *r->counts, "the counts of the rows", err)))
+        return -1;
+    if (!r->is_vectors) {
+        if (r->n_freq > r->n)
+            return hp_fail(err, "%s: /freq/counts has %zu token ids, the embedding %zu rows: "
+                                "the counts come from another tokenizer", r->freq_report,
+                           r->n_freq, r->n);
+        memcpy(r->counts, r->freq_counts, r->n_freq * sizeof *r->counts);
+        r->n_beyond = r->n - r->n_freq;
+        if (r->n_beyond)
+            cli_note("the embedding has %zu rows past the %zu ids of /freq/counts (padding); "
+                     "they count as never seen", r->n_beyond, r->n_freq);
+        return 0;
+    }
+    hp_word_counts *wc = hp_word_counts_new(err);
+    if (!wc)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < r->n_freq_words && i < r->n_freq; i++)
+        rc = hp_word_counts_add(wc, r->freq_words[i], strlen(r->freq_words[i]), r->freq_counts[i],
+                                err);
+    for (size_t i = 0; rc == 0 && i < r->n; i++)
+        r->counts[i] = hp_word_counts_get(wc, r->vec.words[i], strlen(r->vec.words[i]));
+    hp_word_counts_free(wc);
+    return rc;
+}
+
+/* ---- the matrix ---- */
+
+static int load_rows(norms_run *r, const char *model_path, const char *vectors, const char *vocab,
+                     hp_err *err)
+{
+    if (vectors) {
+        if (hp_vectors_load(vectors, vocab, &r->vec, err) != 0)
+            return -1;
+        r->rows = r->vec.data;
+        r->n = r->vec.n_words;
+        r->dim = r->vec.dim;
+        snprintf(r->what, sizeof r->what, "%s vectors %s", r->vec.format, vectors);
+        return 0;
+    }
+    if (!(r->model = hp_model_open(model_path, err)) || !(r->emb = hp_model_embedding(r->model, err)))
+        return -1;
+    if (r->emb->ndim != 2)
+        return hp_fail(err, "%s: the embedding %s is not a matrix", model_path, r->emb->name);
+    r->n = (size_t)r->emb->shape[0];
+    r->dim = (size_t)r->emb->shape[1];
+    snprintf(r->what, sizeof r->what, "%s of %s", r->emb->name, model_path);
+    const hp_tensor *head = hp_model_find(r->model, "lm_head.weight");
+    if (head && head != r->emb && head->ndim == 2 && head->shape[1] == r->emb->shape[1] &&
+        !(r->model->has_config && r->model->config.tie_word_embeddings))
+        r->head = head;
+    if (!(r->rows = hp_malloc(r->n * r->dim * sizeof *r->rows, "the embedding", err)))
+        return -1;
+    cli_progress p;
+    int rc = hp_model_read_f32(r->model, r->emb, r->rows, cli_progress_begin(&p, "reading"), err);
+    cli_progress_end(&p);
+    return rc;
+}
+
+/* The tokenizer that maps group words to rows: the model's own. */
+static hp_tokenizer *model_tokenizer(const norms_run *r, hp_err *err)
+{
+    if (r->model->tokenizer_path)
+        return hp_tokenizer_load(r->model->tokenizer_path, err);
+    if (r->model->gguf)
+        return hp_tokenizer_from_gguf(r->model->gguf, err);
+    hp_fail(err, "%s has no tokenizer to map the group words to tokens", r->model->path);
+    return NULL;
+}
+
+/* ---- word groups ---- */
+
+static int map_groups(norms_run *r, const char *groups_path, hp_err *err)
+{
+    if (hp_word_groups_load(groups_path, &r->groups, &r->n_groups, err) != 0)
+        return -1;
+    hp_tokenizer *tok = NULL;
+    hp_word_counts *index = NULL; /* vectors: word -> row + 1 */
+    if (!r->is_vectors && !(tok = model_tokenizer(r, err)))
+        return -1;
+    if (r->is_vectors) {
+        if (!(index = hp_word_counts_new(err)))
+            return -1;
+        for (size_t i = 0; i < r->n; i++)
+            if (hp_word_counts_get(index, r->vec.words[i], strlen(r->vec.words[i])) == 0 &&
+                hp_word_counts_add(index, r->vec.words[i], strlen(r->vec.words[i]),
+                                   (int64_t)i + 1, err) != 0) {
+                hp_word_counts_free(index);
+                return -1;
+            }
+    }
+    int rc = norms_groups_compute(r, tok, index, err);
+    hp_tokenizer_free(tok);
+    hp_word_counts_free(index);
+    return rc;
+}
+
+/* ---- the principal-component picture ---- */
+
+/* The top two components of all rows; the coordinates of the seen rows and of the
+ * origin (the mean lands on (0, 0) by construction). */
+int norms_pca(norms_run *r, hp_err *err)
+{
+    if (r->n < 3 || r->dim < 2) {
+        cli_note("no principal components: %zu x %zu is too small", r->n, r->dim);
+        return 0;
+    }
+    hp_pca_options opt;
+    hp_pca_options_init(&opt);
+    opt.n_components = 2;
+    opt.threads = g_cli.threads;
+    if (hp_pca_fit(r->rows, r->n, r->dim, &opt, &r->pca, err) != 0)
+        return hp_failctx(err, "principal components of %s", r->what);
+    r->have_pca = true;
+    if (r->pca.angle_bound > 1e-3)
+        cli_note("the principal directions are uncertain (angle bound %.2g after %d passes): "
+                 "the leading variances are too close together to separate", r->pca.angle_bound,
+                 r->pca.passes);
+    size_t seen = r->nf.n_seen, k = 0;
+    double *all = hp_malloc(r->n * 2 * sizeof *all, "the 2-D coordinates", err);
+    r->pca_coords = hp_malloc(seen * 2 * sizeof *r->pca_coords, "the 2-D coordinates", err);
+    r->pca_rows = hp_malloc(seen * sizeof *r->pca_rows, "the 2-D coordinates", err);
+    if (!all || !r->pca_coords || !r->pca_rows ||
+        hp_pca_project(&r->pca, r->rows, r->n, all, err) != 0) {
+        free(all);
+        return -1;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->counts[i] <= 0)
+            continue;
+        r->pca_rows[k] = (int64_t)i;
+        memcpy(r->pca_coords + 2 * k++, all + 2 * i, 2 * sizeof *all);
+    }
+    free(all);
+    for (int c = 0; c < 2; c++) {
+        double s = 0;
+        for (size_t d = 0; d < r->dim; d++)
+            s -= r->pca.mean[d] * r->pca.components[c * r->dim + d];
+        r->pca_origin[c] = s;
+    }
+    return 0;
+}
+
+/* ---- the output head ---- */
+
+/* Reads the untied output head into the embedding's buffer (the embedding is no longer
+ * needed), so memory stays at one matrix. */
+static int head_norms(norms_run *r, hp_err *err)
+{
+    size_t n = (size_t)r->head->shape[0];
+    if (n > r->n) {
+        float *p = hp_realloc(r->rows, n * r->dim * sizeof *p, "the output head", err);
+        if (!p)
+            return -1;
+        r->rows = p;
+    }
+    r->n_head = n;
+    cli_progress p;
+    int rc = hp_model_read_f32(r->model, r->head, r->rows, cli_progress_begin(&p, "reading head"),
+                               err);
+    cli_progress_end(&p);
+    if (rc != 0)
+        return -1;
+    if (!(r->head_norm = hp_malloc(n * sizeof(double), "output head norms", err)) ||
+        !(r->head_centered = hp_malloc(n * sizeof(double), "output head norms", err)) ||
+        !(r->head_mean = hp_malloc(r->dim * sizeof(double), "output head mean", err)) ||
+        hp_row_norms(r->rows, n, r->dim, g_cli.threads, r->head_norm, r->head_mean,
+                     r->head_centered, err) != 0)
+        return -1;
+    /* the head's rows are the same token ids as the embedding's */
+    size_t m = n < r->n ? n : r->n;
+    return hp_norm_vs_freq(r->head_norm, r->counts, m, r->bins_per_decade, &r->head_nf, err);
+}
+
+/* ---- the run ---- */
+
+static int run(norms_run *r, const char *model_path, const char *vectors, const char *vocab,
+               const char *groups_path, hp_err *err)
+{
+    if (read_counts(r, err) != 0 || load_rows(r, model_path, vectors, vocab, err) != 0 ||
+        align_counts(r, err) != 0)
+        return -1;
+    if (!(r->norm = hp_malloc(r->n * sizeof(double), "the norms", err)) ||
+        !(r->centered = hp_malloc(r->n * sizeof(double), "the centred norms", err)) ||
+        !(r->mean = hp_malloc(r->dim * sizeof(double), "the mean embedding", err)) ||
+        hp_row_norms(r->rows, r->n, r->dim, g_cli.threads, r->norm, r->mean, r->centered, err))
+        return -1;
+    if (hp_norm_vs_freq(r->norm, r->counts, r->n, r->bins_per_decade, &r->nf, err) != 0 ||
+        hp_norm_vs_freq(r->centered, r->counts, r->n, r->bins_per_decade, &r->nf_centered, err))
+        return hp_failctx(err, "%s", r->what);
+    if (groups_path && map_groups(r, groups_path, err) != 0)
+        return -1;
+    if (r->do_pca && norms_pca(r, err) != 0)
+        return -1;
+    if (r->head && head_norms(r, err) != 0)
+        return -1;
+    return 0;
+}
+
+static void run_free(norms_run *r)
+{
+    free(r->freq_counts);
+    hp_report_free_strings(r->freq_words, r->n_freq_words);
+    free(r->counts);
+    if (r->is_vectors)
+        hp_vectors_free(&r->vec);
+    else
+        free(r->rows);
+    hp_model_close(r->model);
+    free(r->norm);
+    free(r->centered);
+    free(r->mean);
+    hp_norm_freq_free(&r->nf);
+    hp_norm_freq_free(&r->nf_centered);
+    norms_groups_free(r);
+    hp_pca_free(&r->pca);
+    free(r->pca_coords);
+    free(r->pca_rows);
+    free(r->head_norm);
+    free(r->head_centered);
+    free(r->head_mean);
+    hp_norm_freq_free(&r->head_nf);
+}
+
+int cmd_norms(int argc, char **argv)
+{
+    enum { O_VECTORS = 1000, O_VOCAB, O_GROUPS, O_FREQ, O_BINS, O_NOPCA };
+    static const struct option OPTS[] = {
+        {"vectors", required_argument, NULL, O_VECTORS},
+        {"vocab", required_argument, NULL, O_VOCAB},
+        {"groups", required_argument, NULL, O_GROUPS},
+        {"freq", required_argument, NULL, O_FREQ},
+        {"bins-per-decade", required_argument, NULL, O_BINS},
+        {"no-pca", no_argument, NULL, O_NOPCA},
+        {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
+    };
+    const char *vectors = NULL, *vocab = NULL, *groups = NULL, *out = NULL, *freq = NULL;
+    norms_run r;
+    memset(&r, 0, sizeof r);
+    r.bins_per_decade = 4;
+    r.do_pca = true;
+    long v;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:h", OPTS, NULL)) != -1) {
+        switch (c) {
+        case O_VECTORS:
+            vectors = optarg;
+            break;
+        case O_VOCAB:
+            vocab = optarg;
+            break;
+        case O_GROUPS:
+            groups = optarg;
+            break;
+        case O_FREQ:
+            freq = optarg;
+            break;
+        case O_BINS:
+            if (!cli_parse_int("norms", "--bins-per-decade", optarg, 1, 100, &v))
+                return EXIT_USAGE;
+            r.bins_per_decade = (int)v;
+            break;
+        case O_NOPCA:
+            r.do_pca = false;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'h':
+            fputs(HELP, stdout);
+            return EXIT_OK;
+        default:
+            return cli_usage_error("norms", "invalid option");
+        }
+    }
+    const char *model = optind < argc ? argv[optind] : NULL;
+    if (!out)
+        return cli_usage_error("norms", "-o REPORT is required (it also holds /freq)");
+    if (!model == !vectors || optind + (model ? 1 : 0) != argc)
+        return cli_usage_error("norms", "give one MODEL, or --vectors FILE");
+    if (vocab && !vectors)
+        return cli_usage_error("norms", "--vocab goes with --vectors");
+    char default_groups[4096];
+    if (!groups) {
+        snprintf(default_groups, sizeof default_groups, "%s/groups/paper_word_groups.txt",
+                 cli_data_dir());
+        groups = default_groups;
+    }
+    r.is_vectors = vectors != NULL;
+    r.freq_report = freq ? freq : out;
+    r.groups_path = groups;
+    r.input = model ? model : vectors;
+    hp_err err;
+    int rc = run(&r, model, vectors, vocab, groups, &err) == 0 &&
+                     (norms_print(&r), norms_write_report(&r, out, &err) == 0)
+                 ? EXIT_OK
+                 : cli_fail(&err);
+    run_free(&r);
+    return rc;
+}
