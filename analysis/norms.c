@@ -152,8 +152,12 @@ static hp_tokenizer *model_tokenizer(const norms_run *r, hp_err *err)
 
 /* ---- word groups ---- */
 
-static int map_groups(norms_run *r, const char *groups_path, hp_err *err)
+static int map_groups(norms_run *r, const char *groups_path, bool given, hp_err *err)
 {
+    if (!r->is_vectors && !r->model->tokenizer_path && !r->model->gguf && !given) {
+        cli_note("%s has no tokenizer: the default word groups are skipped", r->model->path);
+        return 0;
+    }
     if (hp_word_groups_load(groups_path, &r->groups, &r->n_groups, err) != 0)
         return -1;
     hp_tokenizer *tok = NULL;
@@ -191,6 +195,10 @@ int norms_pca(norms_run *r, hp_err *err)
     hp_pca_options_init(&opt);
     opt.n_components = 2;
     opt.threads = g_cli.threads;
+    /* a picture and explained-variance ratios: directions to 1e-4 rad are more than the
+     * eye or two printed digits can use, and cost fewer passes than the float32 floor */
+    opt.tolerance = 1e-4;
+    opt.project = 1; /* the coordinates come out of the fit's own passes */
     if (hp_pca_fit(r->rows, r->n, r->dim, &opt, &r->pca, err) != 0)
         return hp_failctx(err, "principal components of %s", r->what);
     r->have_pca = true;
@@ -199,21 +207,16 @@ int norms_pca(norms_run *r, hp_err *err)
                  "the leading variances are too close together to separate", r->pca.angle_bound,
                  r->pca.passes);
     size_t seen = r->nf.n_seen, k = 0;
-    double *all = hp_malloc(r->n * 2 * sizeof *all, "the 2-D coordinates", err);
     r->pca_coords = hp_malloc(seen * 2 * sizeof *r->pca_coords, "the 2-D coordinates", err);
     r->pca_rows = hp_malloc(seen * sizeof *r->pca_rows, "the 2-D coordinates", err);
-    if (!all || !r->pca_coords || !r->pca_rows ||
-        hp_pca_project(&r->pca, r->rows, r->n, all, err) != 0) {
-        free(all);
+    if (!r->pca_coords || !r->pca_rows)
         return -1;
-    }
     for (size_t i = 0; i < r->n; i++) {
         if (r->counts[i] <= 0)
             continue;
         r->pca_rows[k] = (int64_t)i;
-        memcpy(r->pca_coords + 2 * k++, all + 2 * i, 2 * sizeof *all);
+        memcpy(r->pca_coords + 2 * k++, r->pca.coords + 2 * i, 2 * sizeof *r->pca_coords);
     }
-    free(all);
     for (int c = 0; c < 2; c++) {
         double s = 0;
         for (size_t d = 0; d < r->dim; d++)
@@ -257,7 +260,7 @@ static int head_norms(norms_run *r, hp_err *err)
 /* ---- the run ---- */
 
 static int run(norms_run *r, const char *model_path, const char *vectors, const char *vocab,
-               const char *groups_path, hp_err *err)
+               const char *groups_path, bool groups_given, hp_err *err)
 {
     if (read_counts(r, err) != 0 || load_rows(r, model_path, vectors, vocab, err) != 0 ||
         align_counts(r, err) != 0)
@@ -270,7 +273,7 @@ static int run(norms_run *r, const char *model_path, const char *vectors, const 
     if (hp_norm_vs_freq(r->norm, r->counts, r->n, r->bins_per_decade, &r->nf, err) != 0 ||
         hp_norm_vs_freq(r->centered, r->counts, r->n, r->bins_per_decade, &r->nf_centered, err))
         return hp_failctx(err, "%s", r->what);
-    if (groups_path && map_groups(r, groups_path, err) != 0)
+    if (map_groups(r, groups_path, groups_given, err) != 0)
         return -1;
     if (r->do_pca && norms_pca(r, err) != 0)
         return -1;
@@ -366,6 +369,7 @@ int cmd_norms(int argc, char **argv)
     if (vocab && !vectors)
         return cli_usage_error("norms", "--vocab goes with --vectors");
     char default_groups[4096];
+    bool groups_given = groups != NULL;
     if (!groups) {
         snprintf(default_groups, sizeof default_groups, "%s/groups/paper_word_groups.txt",
                  cli_data_dir());
@@ -376,7 +380,7 @@ int cmd_norms(int argc, char **argv)
     r.groups_path = groups;
     r.input = model ? model : vectors;
     hp_err err;
-    int rc = run(&r, model, vectors, vocab, groups, &err) == 0 &&
+    int rc = run(&r, model, vectors, vocab, groups, groups_given, &err) == 0 &&
                      (norms_print(&r), norms_write_report(&r, out, &err) == 0)
                  ? EXIT_OK
                  : cli_fail(&err);

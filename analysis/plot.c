@@ -31,12 +31,15 @@ static const char *HELP =
     "  /freq       token counts (hyplora freq)\n"
     "  /powerlaw   a sample of numbers (hyplora powerlaw)\n"
     "as charts G_count_distribution (with the fitted power law, gamma and xmin), G_ccdf,\n"
-    "G_rank_frequency (with the Zipf line) and G_xmin_scan, G the group's name.\n"
+    "G_rank_frequency (with the Zipf line) and G_xmin_scan, G the group's name;\n"
+    "  /norms      embedding norms against token counts (hyplora norms)\n"
+    "as norms_vs_frequency, norms_centered_vs_frequency, norms_output_vs_frequency (an\n"
+    "untied head), norms_groups (word groups) and norms_pca (principal components).\n"
     "\n"
     "Options:\n"
     "  -o, --output DIR    directory for the charts (created if missing)\n"
     "  --format F          png, svg or both (default both)\n"
-    "  --group NAME        draw only this top-level group (freq, powerlaw)\n"
+    "  --group NAME        draw only this top-level group (freq, powerlaw, norms)\n"
     "  -h, --help          this text\n"
     "\n"
     "Needs gnuplot (Debian package gnuplot-nox). Files are written under temporary names\n"
@@ -49,7 +52,8 @@ static const char *HELP =
     "  hyplora powerlaw --compare notebooks-data/datasets/powerlaw/mobydick_words.txt -o r.h5\n"
     "  hyplora plot r.h5 -o charts    # charts/powerlaw_ccdf.png, charts/powerlaw_ccdf.svg, ...\n";
 
-static const plot_family *const FAMILIES[] = {&plot_family_freq, &plot_family_powerlaw};
+static const plot_family *const FAMILIES[] = {&plot_family_freq, &plot_family_powerlaw,
+                                              &plot_family_norms};
 #define N_FAMILIES (sizeof FAMILIES / sizeof FAMILIES[0])
 
 /* ---- small helpers shared with the families ---- */
@@ -534,8 +538,8 @@ static int choose_groups(const plot_job *job, const name_list *g, const char *on
                        have);
     if (*n_todo == 0)
         return hp_fail(err, "%s: nothing to plot: the report has %s%s%s%s; hyplora plot "
-                            "draws /freq and /powerlaw", job->report, have, wl ? " (" : "", why,
-                       wl ? ")" : "");
+                            "draws /freq, /powerlaw and /norms", job->report, have,
+                       wl ? " (" : "", why, wl ? ")" : "");
     return 0;
 }
 
@@ -547,7 +551,8 @@ static int plot_report(plot_job *job, const char *only, hp_err *err)
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (S_ISREG(st.st_mode) && H5Fis_hdf5(job->report) <= 0)
         return hp_fail(err, "%s: not an HDF5 file (hyplora plot reads the report that "
-                            "'hyplora freq' or 'hyplora powerlaw' wrote with -o)", job->report);
+                            "'hyplora freq', 'hyplora powerlaw' or 'hyplora norms' wrote "
+                            "with -o)", job->report);
     if (hp_report_has(job->report, "/", err) != 1)
         return -1;
     name_list g;

@@ -85,4 +85,7 @@ typedef struct plot_family {
 extern const plot_family plot_family_freq;
 extern const plot_family plot_family_powerlaw;
 
+/* plot_norms.c: /norms (embedding norms against token counts, word groups, PCA). */
+extern const plot_family plot_family_norms;
+
 #endif

@@ -1,15 +1,18 @@
-/* Principal components by randomized subspace iteration (docs/pca.md).
+/* Principal components by randomized block Krylov iteration (docs/pca.md).
  *
  * C = Xc^T Xc / (n-1) with Xc = X - 1 mu^T is never formed in memory. Each pass over the
- * rows goes block by block: the block minus a float centre c goes into a cache-resident
- * scratch Zb = Xb - 1 c^T, and with a float32 panel Q:
- *     Yb = Zb Q                      single-precision sgemm
- *     W += Zb^T Yb,  s += 1^T Yb,  G += Yb^T Yb     (the small sums in double)
- * After the pass, exactly for any centre c (Zc's rows differ from Xc's by mu - c):
+ * rows applies C to one d x l panel Q, block by block: the block minus a float centre c goes
+ * into a cache-resident scratch Zb = Xb - 1 c^T, and with the panel rounded to float
+ *     Yb = Zb Q,   W += Zb^T Yb     (the skinny products of pca_kernel.c, float within a
+ *                                    block, double across blocks)
+ *     s += 1^T Yb, G += Yb^T Yb     (double)
+ * After the pass, exactly for any centre c (Zb's rows differ from Xc's by mu - c):
  *     Xc^T Xc Q = W - (mu - c) s^T,  Q^T Xc^T Xc Q = G - s s^T / n.
- * So the first pass can use a sampled centre while it computes the exact mean, and every
- * pass yields both the Rayleigh-Ritz matrix of its panel and the next power iterate: the
- * fit stops as soon as the Ritz residuals bound every angle below PCA_TOL. */
+ * So the first pass can use a sampled centre while it computes the exact mean. The panels
+ * of the passes are kept with their images C Q (a few d x l panels): Rayleigh-Ritz over all
+ * of them needs no further pass, converges about twice as fast per pass as Rayleigh-Ritz
+ * over the last panel alone, and each Ritz pair's residual is exact, so the fit stops as
+ * soon as the residuals bound every angle below the tolerance. */
 #include <cblas.h>
 #include <lapacke.h>
 #include <limits.h>
@@ -21,19 +24,22 @@
 #include "hyplora/pca.h"
 #include "hyplora/rng.h"
 #include "parallel.h"
+#include "pca_kernel.h"
 
 enum {
-    PCA_BLOCK = 256,     /* rows per block: 4 MB at d = 4096, stays in cache for the 2nd product */
-    PCA_SAMPLE = 256,    /* rows averaged for the first pass's provisional centre */
-    PCA_CHUNKS = 32,     /* fixed row chunks (own accumulators): up to 32 workers */
+    PCA_BLOCK = 16,   /* rows per block: 256 KB at d = 4096, in L2 beside the float panel */
+    PCA_SAMPLE = 256, /* rows averaged for the first pass's provisional centre */
+    PCA_CHUNKS = 32,  /* fixed row chunks (own accumulators): up to 32 workers */
+    PCA_PANELS = 4,   /* panels kept for Rayleigh-Ritz before a restart (40 vectors at l 10) */
 };
-static const double PCA_TOL = 1e-7; /* stop when every sin(angle) bound is below this */
 
 void hp_pca_options_init(hp_pca_options *opt)
 {
     opt->n_components = 2;
     opt->oversample = 8;
     opt->iterations = 12;
+    opt->tolerance = 1e-7;
+    opt->project = 0;
     opt->seed = 0;
     opt->threads = 0;
 }
@@ -46,7 +52,13 @@ void hp_pca_free(hp_pca *p)
     free(p->components);
     free(p->variance);
     free(p->explained_ratio);
+    free(p->coords);
     memset(p, 0, sizeof *p);
+}
+
+static size_t round_up(size_t a, size_t b)
+{
+    return (a + b - 1) / b * b;
 }
 
 /* ---- one pass over the rows ---- */
@@ -54,37 +66,46 @@ void hp_pca_free(hp_pca *p)
 typedef struct pass {
     const float *x;
     size_t n, d;
+    size_t dp, lp;    /* d and l padded for the kernels (pca_kernel.h) */
+    size_t ld;        /* row stride of the block, the float panel and the accumulators */
     int l;
-    const float *q;   /* d x l panel */
-    const float *c;   /* d: the centre subtracted through c^T Q */
+    const pca_kernels *kern;
+    const float *qt;  /* lp x ld: the float panel, one vector a row, zero padding */
+    const float *c;   /* d: the centre subtracted in the scratch */
     bool want_moments;
     double *m1, *m2;  /* d: sums of (x - c) and (x - c)^2, when want_moments */
-    double *w;        /* d x l out: X^T Y */
+    double *w;        /* d x l out: Z^T Y */
     double *g;        /* l x l out: Y^T Y */
     double *s;        /* l out: 1^T Y */
+    double *y;        /* NULL, or n x l out: Y itself, for the coordinates */
     /* Fixed chunks of rows, each summed into its own accumulators and reduced in order: the
      * result does not depend on the thread count or on which worker took which chunk. */
     size_t chunk_rows;
     int n_chunks;
-    double *acc;      /* n_chunks x acc_len: W, G, s, m1, m2 of each chunk */
+    double *acc;      /* n_chunks x acc_len: W^T (lp x ld), G, s, m1, m2 of each chunk */
     size_t acc_len;
-    float *scratch;   /* per worker: PCA_BLOCK x d centred rows, PCA_BLOCK x l, d x l */
+    float *scratch;   /* per worker scratch_len floats: PCA_BLOCK x ld centred rows, PCA_BLOCK x lp */
+    size_t scratch_len;
 } pass;
 
-/* The rows of a block minus a float centre, into cache-resident scratch. The products then
- * see the centred values: with the mean 100x the spread, X Q - 1 (c^T Q) cancels away
- * 4e-5 of a projection and 1e-5 of a component's angle; centred first, about 1e-7. */
-static void centre_rows(const float *restrict x, size_t m, size_t d, const float *restrict c,
-                        float *restrict out)
+/* The rows of a block minus a float centre, into cache-resident scratch of row stride ld
+ * (the padding stays zero). The products then see the centred values: with the mean 100x
+ * the spread, X Q - 1 (c^T Q) cancels away 4e-5 of a projection and 1e-5 of a component's
+ * angle; centred first, about 1e-7. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void centre_rows(const float *restrict x, size_t m, size_t d, size_t ld,
+                        const float *restrict c, float *restrict out)
 {
     for (size_t i = 0; i < m; i++)
         for (size_t j = 0; j < d; j++)
-            out[i * d + j] = x[i * d + j] - c[j];
+            out[i * ld + j] = x[i * d + j] - c[j];
 }
 
 /* Column sums of (x - c) and (x - c)^2 in double: the exact mean and the trace without the
  * cancellation of sum(x^2) - n mu^2 when the mean is large. Cloned for AVX2 since the
- * library is built for baseline x86-64 and this is the only scalar loop over the matrix. */
+ * library is built for baseline x86-64. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("avx2", "default")))
 #endif
@@ -101,11 +122,11 @@ static void moments_block(const float *restrict x, size_t m, size_t d, const flo
     }
 }
 
-/* s += 1^T Yb and G += Yb^T Yb (upper triangle) in double. */
-static void block_gram(const float *yb, size_t m, int l, double *s, double *g)
+/* s += 1^T Yb and G += Yb^T Yb (upper triangle) in double; Yb has row stride lp. */
+static void block_gram(const float *yb, size_t m, int l, size_t lp, double *s, double *g)
 {
     for (size_t i = 0; i < m; i++) {
-        const float *y = yb + i * (size_t)l;
+        const float *y = yb + i * lp;
         for (int a = 0; a < l; a++) {
             double ya = y[a];
             s[a] += ya;
@@ -115,28 +136,34 @@ static void block_gram(const float *yb, size_t m, int l, double *s, double *g)
     }
 }
 
+static void keep_rows(const float *yb, size_t m, int l, size_t lp, double *y)
+{
+    for (size_t i = 0; i < m; i++)
+        for (int a = 0; a < l; a++)
+            y[i * (size_t)l + a] = yb[i * lp + a];
+}
+
 /* One chunk of rows, block by block: the block is still in cache for its second product. */
 static int pass_chunks(void *ctx, int worker, size_t begin, size_t end, hp_err *err)
 {
     (void)err;
     pass *p = ctx;
-    size_t d = p->d, l = (size_t)p->l;
-    float *xb = p->scratch + (size_t)worker * (PCA_BLOCK * (d + l) + d * l);
-    float *yb = xb + PCA_BLOCK * d, *wb = yb + PCA_BLOCK * l;
+    size_t d = p->d, dp = p->dp, ld = p->ld, lp = p->lp;
+    int l = p->l;
+    float *xb = p->scratch + (size_t)worker * p->scratch_len, *yb = xb + PCA_BLOCK * ld;
     for (size_t ch = begin; ch < end; ch++) {
-        double *w = p->acc + ch * p->acc_len, *g = w + d * l, *s = g + l * l, *m1 = s + l, *m2 = m1 + d;
-        memset(w, 0, p->acc_len * sizeof *w);
+        double *wt = p->acc + ch * p->acc_len, *g = wt + lp * ld, *s = g + (size_t)l * l,
+               *m1 = s + l, *m2 = m1 + d;
+        memset(wt, 0, p->acc_len * sizeof *wt);
         size_t r_end = (ch + 1) * p->chunk_rows < p->n ? (ch + 1) * p->chunk_rows : p->n;
         for (size_t r = ch * p->chunk_rows; r < r_end; r += PCA_BLOCK) {
             size_t m = r_end - r < PCA_BLOCK ? r_end - r : PCA_BLOCK;
-            centre_rows(p->x + r * d, m, d, p->c, xb);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)l, (int)d, 1.0f,
-                        xb, (int)d, p->q, (int)l, 0.0f, yb, (int)l);
-            block_gram(yb, m, (int)l, s, g);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d, (int)l, (int)m, 1.0f, xb,
-                        (int)d, yb, (int)l, 0.0f, wb, (int)l);
-            for (size_t i = 0; i < d * l; i++)
-                w[i] += wb[i];
+            centre_rows(p->x + r * d, m, d, ld, p->c, xb);
+            p->kern->apply(xb, m, dp, ld, p->qt, lp, yb);
+            block_gram(yb, m, l, lp, s, g);
+            p->kern->accumulate(xb, m, dp, ld, yb, lp, wt);
+            if (p->y)
+                keep_rows(yb, m, l, lp, p->y + r * (size_t)l);
             if (p->want_moments)
                 moments_block(p->x + r * d, m, d, p->c, m1, m2);
         }
@@ -146,17 +173,18 @@ static int pass_chunks(void *ctx, int worker, size_t begin, size_t end, hp_err *
 
 static int run_pass(pass *p, int workers, hp_err *err)
 {
-    size_t d = p->d, l = (size_t)p->l;
+    size_t d = p->d, ld = p->ld, l = (size_t)p->l, lp = p->lp;
     if (hp_parallel_for(workers, (size_t)p->n_chunks, 1, pass_chunks, p, err) != 0)
         return -1;
     memset(p->w, 0, d * l * sizeof *p->w);
     memset(p->g, 0, l * l * sizeof *p->g);
     memset(p->s, 0, l * sizeof *p->s);
     for (int ch = 0; ch < p->n_chunks; ch++) {
-        const double *w = p->acc + (size_t)ch * p->acc_len, *g = w + d * l, *s = g + l * l,
+        const double *wt = p->acc + (size_t)ch * p->acc_len, *g = wt + lp * ld, *s = g + l * l,
                      *m1 = s + l, *m2 = m1 + d;
-        for (size_t i = 0; i < d * l; i++)
-            p->w[i] += w[i];
+        for (size_t j = 0; j < d; j++)
+            for (size_t a = 0; a < l; a++)
+                p->w[j * l + a] += wt[a * ld + j];
         for (size_t i = 0; i < l * l; i++)
             p->g[i] += g[i];
         for (size_t i = 0; i < l; i++)
@@ -173,8 +201,9 @@ static int run_pass(pass *p, int workers, hp_err *err)
     return 0;
 }
 
-/* The exact corrections of the header comment: W -> Xc^T Xc Q, G -> Q^T Xc^T Xc Q. */
-static void correct_pass(pass *p, const double *mu, const float *c)
+/* The exact corrections of the header comment: W -> Xc^T Xc Q, G -> Q^T Xc^T Xc Q, and the
+ * kept rows Y -> Xc Q (minus (mu - c)^T Q each). */
+static void correct_pass(pass *p, const double *mu, const float *c, const double *qd)
 {
     size_t d = p->d;
     int l = p->l;
@@ -184,6 +213,17 @@ static void correct_pass(pass *p, const double *mu, const float *c)
     for (int a = 0; a < l; a++)
         for (int b = 0; b < l; b++)
             p->g[a * l + b] -= p->s[a] * p->s[b] / (double)p->n;
+    if (!p->y)
+        return;
+    double off[l];
+    for (int a = 0; a < l; a++) {
+        off[a] = 0;
+        for (size_t j = 0; j < d; j++)
+            off[a] += (mu[j] - (double)c[j]) * qd[j * l + a];
+    }
+    for (size_t i = 0; i < p->n; i++)
+        for (int a = 0; a < l; a++)
+            p->y[i * l + a] -= off[a];
 }
 
 /* ---- small dense steps ---- */
@@ -199,58 +239,113 @@ static int orthonormalise(double *a, size_t d, int l, hp_err *err)
     return info == 0 ? 0 : hp_fail(err, "pca: QR of the %zu x %d panel failed (LAPACK info %d)", d, l, (int)info);
 }
 
-static void round_panel(const double *a, float *f, size_t count)
+/* Rounds the d x l panel to float for the pass (transposed into qt, row stride ld) and
+ * widens it back, so that the double panel is exactly the one the products used. */
+static void round_panel(double *a, size_t d, int l, float *qt, size_t ld)
 {
-    for (size_t i = 0; i < count; i++)
-        f[i] = (float)a[i];
+    for (size_t j = 0; j < d; j++)
+        for (int c = 0; c < l; c++) {
+            float f = (float)a[j * l + c];
+            qt[c * ld + j] = f;
+            a[j * l + c] = f;
+        }
 }
 
-/* Rounds the panel to float for the pass and widens it back, so that the double panel is
- * exactly the one the products used. */
-static void round_panel_inplace(double *a, float *f, size_t count)
+/* ---- the Krylov basis: the panels of the passes and their images ---- */
+
+typedef struct basis {
+    size_t d, n;
+    int l, cap;     /* cap: panels held before a restart */
+    int np;         /* panels in use */
+    int lmax;       /* cap * l: leading dimension of h and mm */
+    double *b, *w;  /* cap panels of d x l: the basis and its images C B (exact for B) */
+    double *h, *mm; /* lmax x lmax: B^T C B and B^T B */
+    double *y;      /* NULL, or cap panels of n x l: Xc B, for the coordinates */
+} basis;
+
+static double *panel(const basis *bs, double *base, int p)
 {
-    for (size_t i = 0; i < count; i++) {
-        f[i] = (float)a[i];
-        a[i] = f[i];
+    return base + (size_t)p * bs->d * bs->l;
+}
+
+/* t = X^T Y for d x l panels */
+static void panel_dot(const basis *bs, const double *x, const double *y, double *t)
+{
+    int l = bs->l;
+    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, l, l, (int)bs->d, 1.0, x, l, y, l, 0.0, t, l);
+}
+
+/* Enters the pass's panel np (its image in w, Q^T C Q = g) into H and M. The blocks
+ * between panels come from both images, averaged, so H stays symmetric. */
+static void basis_add(basis *bs, const double *g)
+{
+    int l = bs->l, p = bs->np, ld = bs->lmax;
+    double t1[l * l], t2[l * l];
+    double *bp = panel(bs, bs->b, p), *wp = panel(bs, bs->w, p);
+    for (int q = 0; q <= p; q++) {
+        double *bq = panel(bs, bs->b, q), *wq = panel(bs, bs->w, q);
+        panel_dot(bs, bq, bp, t1); /* M block */
+        for (int a = 0; a < l; a++)
+            for (int c = 0; c < l; c++)
+                bs->mm[(q * l + a) * ld + p * l + c] = bs->mm[(p * l + c) * ld + q * l + a] = t1[a * l + c];
+        if (q == p) {
+            for (int a = 0; a < l; a++)
+                for (int c = 0; c < l; c++)
+                    bs->h[(p * l + a) * ld + p * l + c] = g[a * l + c];
+            continue;
+        }
+        panel_dot(bs, bq, wp, t1);
+        panel_dot(bs, bp, wq, t2);
+        for (int a = 0; a < l; a++)
+            for (int c = 0; c < l; c++) {
+                double v = 0.5 * (t1[a * l + c] + t2[c * l + a]);
+                bs->h[(q * l + a) * ld + p * l + c] = bs->h[(p * l + c) * ld + q * l + a] = v;
+            }
     }
+    bs->np++;
 }
 
 typedef struct ritz {
-    double *theta; /* l Ritz values of Xc^T Xc, decreasing */
-    double *v;     /* l x l: column a is the coefficient vector of Ritz pair a */
-    double *u;     /* d x l: Ritz vectors Q v */
-    double *wv;    /* d x l: Xc^T Xc Q v, for the residuals and the next panel */
+    double *theta; /* lmax: Ritz values of Xc^T Xc, decreasing */
+    double *v;     /* lmax x lmax: column c holds the coefficients of Ritz pair c */
+    double *u;     /* d x l: the top l Ritz vectors B v */
+    double *wv;    /* d x l: their images, for the residuals and the next panel */
+    double *a, *m; /* lmax x lmax scratch */
 } ritz;
 
-/* Rayleigh-Ritz on the float panel actually used (qd holds it exactly, widened): G v =
- * theta M v with M = Q^T Q, so the float rounding of Q costs nothing; LAPACK's dsygvd is
- * dsyevd after a Cholesky reduction. a and mm are l x l scratch. */
-static int rayleigh_ritz(const pass *p, const double *qd, double *a, double *mm, ritz *rz,
-                         hp_err *err)
+/* Rayleigh-Ritz over the whole basis: H v = theta M v (LAPACK's dsygvd, dsyevd after a
+ * Cholesky reduction of M, so panels rounded to float need not be orthonormal). */
+static int rayleigh_ritz(const basis *bs, ritz *rz, hp_err *err)
 {
-    size_t d = p->d;
-    int l = p->l;
-    memcpy(a, p->g, (size_t)l * l * sizeof *a);
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, l, l, (int)d, 1.0, qd, l, qd, l, 0.0, mm, l);
-    lapack_int info = LAPACKE_dsygvd(LAPACK_ROW_MAJOR, 1, 'V', 'U', l, a, l, mm, l, rz->theta);
+    int l = bs->l, ld = bs->lmax, nb = bs->np * l;
+    size_t d = bs->d;
+    memcpy(rz->a, bs->h, (size_t)ld * ld * sizeof *rz->a);
+    memcpy(rz->m, bs->mm, (size_t)ld * ld * sizeof *rz->m);
+    lapack_int info = LAPACKE_dsygvd(LAPACK_ROW_MAJOR, 1, 'V', 'U', nb, rz->a, ld, rz->m, ld, rz->theta);
     if (info != 0)
-        return hp_fail(err, "pca: the %d x %d Rayleigh-Ritz problem failed (LAPACK info %d)", l, l, (int)info);
-    for (int c = 0; c < l / 2; c++) { /* LAPACK orders them increasing: reverse */
+        return hp_fail(err, "pca: the %d x %d Rayleigh-Ritz problem failed (LAPACK info %d)", nb, nb, (int)info);
+    for (int c = 0; c < nb / 2; c++) { /* LAPACK orders them increasing: reverse */
         double t = rz->theta[c];
-        rz->theta[c] = rz->theta[l - 1 - c];
-        rz->theta[l - 1 - c] = t;
+        rz->theta[c] = rz->theta[nb - 1 - c];
+        rz->theta[nb - 1 - c] = t;
     }
-    for (int i = 0; i < l; i++)
-        for (int c = 0; c < l; c++)
-            rz->v[i * l + c] = a[i * l + (l - 1 - c)];
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, l, l, 1.0, qd, l, rz->v, l, 0.0, rz->u, l);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, l, l, 1.0, p->w, l, rz->v, l, 0.0, rz->wv, l);
+    for (int i = 0; i < nb; i++)
+        for (int c = 0; c < nb; c++)
+            rz->v[i * ld + c] = rz->a[i * ld + (nb - 1 - c)];
+    for (int p = 0; p < bs->np; p++) {
+        const double *vp = rz->v + (size_t)p * l * ld;
+        double beta = p ? 1.0 : 0.0;
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, l, l, 1.0, panel(bs, bs->b, p), l,
+                    vp, ld, beta, rz->u, l);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, l, l, 1.0, panel(bs, bs->w, p), l,
+                    vp, ld, beta, rz->wv, l);
+    }
     return 0;
 }
 
 /* Largest over the top k of ||C u - theta u|| / gap: by Davis-Kahan a bound on the sine of
  * the angle to the true eigenvector (the gap taken to the neighbouring Ritz values). */
-static double angle_bound(const ritz *rz, size_t d, int l, int k)
+static double angle_bound(const ritz *rz, size_t d, int l, int nb, int k)
 {
     double worst = 0, scale = rz->theta[0] > 0 ? rz->theta[0] : 1;
     for (int c = 0; c < k; c++) {
@@ -262,7 +357,7 @@ static double angle_bound(const ritz *rz, size_t d, int l, int k)
         double gap = INFINITY;
         if (c > 0)
             gap = fmin(gap, rz->theta[c - 1] - rz->theta[c]);
-        if (c + 1 < l)
+        if (c + 1 < nb)
             gap = fmin(gap, rz->theta[c] - rz->theta[c + 1]);
         double r = sqrt(r2);
         if (r <= 1e-15 * scale) /* an exactly captured (or null) direction */
@@ -271,6 +366,84 @@ static double angle_bound(const ritz *rz, size_t d, int l, int k)
         worst = fmax(worst, b);
     }
     return worst;
+}
+
+/* out (l x l) = V_l^T A V_l for the leading nb x nb of A (leading dimension ld) */
+static void reduce_small(const double *a, const double *v, int nb, int l, int ld, double *out)
+{
+    for (int r = 0; r < l; r++)
+        for (int c = 0; c < l; c++) {
+            double s = 0;
+            for (int i = 0; i < nb; i++) {
+                double t = 0;
+                for (int j = 0; j < nb; j++)
+                    t += a[i * ld + j] * v[j * ld + c];
+                s += v[i * ld + r] * t;
+            }
+            out[r * l + c] = s;
+        }
+}
+
+/* Restart: the basis becomes the top l Ritz vectors, whose images (and rows' coordinates)
+ * are the same combinations of the kept ones: no pass needed. */
+static void restart(basis *bs, const ritz *rz)
+{
+    int l = bs->l, ld = bs->lmax, nb = bs->np * l;
+    double hs[l * l], ms[l * l];
+    reduce_small(bs->h, rz->v, nb, l, ld, hs);
+    reduce_small(bs->mm, rz->v, nb, l, ld, ms);
+    for (int a = 0; a < l; a++)
+        for (int c = 0; c < l; c++) {
+            bs->h[a * ld + c] = hs[a * l + c];
+            bs->mm[a * ld + c] = ms[a * l + c];
+        }
+    memcpy(bs->b, rz->u, bs->d * l * sizeof *bs->b);
+    memcpy(bs->w, rz->wv, bs->d * l * sizeof *bs->w);
+    if (bs->y) {
+        size_t n = bs->n, nl = n * (size_t)l;
+        for (size_t i = 0; i < n; i++) {
+            double t[l];
+            for (int c = 0; c < l; c++) {
+                t[c] = 0;
+                for (int p = 0; p < bs->np; p++)
+                    for (int a = 0; a < l; a++)
+                        t[c] += bs->y[p * nl + i * l + a] * rz->v[(p * l + a) * ld + c];
+            }
+            memcpy(bs->y + i * l, t, sizeof t);
+        }
+    }
+    bs->np = 1;
+}
+
+/* q -= B (B^T q) over the panels in use */
+static void project_out(const basis *bs, double *q)
+{
+    int l = bs->l;
+    double t[l * l];
+    for (int p = 0; p < bs->np; p++) {
+        const double *bp = panel(bs, bs->b, p);
+        panel_dot(bs, bp, q, t);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)bs->d, l, l, -1.0, bp, l, t, l,
+                    1.0, q, l);
+    }
+}
+
+/* The next panel: the images of the top l Ritz vectors (ordered by Ritz value, so QR keeps
+ * the leading directions first), orthogonal to the basis. Projected twice ("twice is
+ * enough"), normalised, and once more after normalising, for when the images lie almost
+ * inside the basis and what is left is rounding. */
+static int next_panel(basis *bs, const ritz *rz, hp_err *err)
+{
+    double *q = panel(bs, bs->b, bs->np);
+    memcpy(q, rz->wv, bs->d * bs->l * sizeof *q);
+    project_out(bs, q);
+    project_out(bs, q);
+    if (orthonormalise(q, bs->d, bs->l, err) != 0)
+        return -1;
+    if (bs->np == 0)
+        return 0;
+    project_out(bs, q);
+    return orthonormalise(q, bs->d, bs->l, err);
 }
 
 /* ---- input checks ---- */
@@ -293,6 +466,8 @@ static int check_args(const float *rows, size_t n, size_t dim, int k, const hp_p
         return hp_fail(err, "pca: oversample %d: need 0 to 1000", o->oversample);
     if (o->iterations < 1 || o->iterations > 1000)
         return hp_fail(err, "pca: iterations %d: need 1 to 1000", o->iterations);
+    if (!(o->tolerance > 0 && o->tolerance <= 1))
+        return hp_fail(err, "pca: tolerance %g: need a number above 0 and at most 1", o->tolerance);
     if (o->threads < 0)
         return hp_fail(err, "pca: threads %d: need 0 (all cores) or more", o->threads);
     return 0;
@@ -320,51 +495,52 @@ static bool all_finite(const double *a, size_t count)
 /* ---- the fit ---- */
 
 typedef struct work {
-    double *qd, *w, *g, *s, *m1, *m2, *mu;
-    double *theta, *v, *u, *wv, *a, *mm;
-    double *acc;
-    float *qf, *c, *c_used, *scratch;
+    basis bs;
+    ritz rz;
+    double *g, *s, *m1, *m2, *mu, *acc;
+    float *qt, *c, *c_used, *scratch;
 } work;
 
 static void work_free(work *w)
 {
-    double *ds[] = {w->qd, w->w, w->g, w->s, w->m1, w->m2, w->mu, w->theta, w->v, w->u, w->wv,
-                   w->a, w->mm};
+    double *ds[] = {w->bs.b, w->bs.w, w->bs.h, w->bs.mm, w->bs.y, w->rz.theta, w->rz.v, w->rz.u,
+                    w->rz.wv, w->rz.a, w->rz.m, w->g, w->s, w->m1, w->m2, w->mu, w->acc};
     for (size_t i = 0; i < sizeof ds / sizeof *ds; i++)
         free(ds[i]);
-    free(w->acc);
-    free(w->qf);
+    free(w->qt);
     free(w->c);
     free(w->c_used);
     free(w->scratch);
 }
 
-static int work_alloc(work *w, size_t d, int l, const pass *p, int workers, hp_err *err)
+static int work_alloc(work *w, const pass *p, int workers, bool project, hp_err *err)
 {
-    size_t dl = d * l, ll = (size_t)l * l;
-    memset(w, 0, sizeof *w);
-    if (!(w->qd = hp_malloc(dl * sizeof(double), "pca panel", err)) ||
-        !(w->w = hp_malloc(dl * sizeof(double), "pca iterate", err)) ||
-        !(w->u = hp_malloc(dl * sizeof(double), "pca Ritz vectors", err)) ||
-        !(w->wv = hp_malloc(dl * sizeof(double), "pca Ritz images", err)) ||
+    size_t d = p->d, l = (size_t)p->l, dl = d * l, ll = l * l;
+    basis *bs = &w->bs;
+    size_t panels = (size_t)bs->cap * dl, lm = (size_t)bs->lmax * bs->lmax;
+    if (!(bs->b = hp_malloc(panels * sizeof(double), "pca basis", err)) ||
+        !(bs->w = hp_malloc(panels * sizeof(double), "pca basis images", err)) ||
+        !(bs->h = hp_calloc(lm, sizeof(double), "pca projected matrix", err)) ||
+        !(bs->mm = hp_calloc(lm, sizeof(double), "pca basis Gram", err)) ||
+        (project && !(bs->y = hp_malloc((size_t)bs->cap * p->n * l * sizeof(double), "pca coordinates", err))) ||
+        !(w->rz.theta = hp_malloc((size_t)bs->lmax * sizeof(double), "pca Ritz values", err)) ||
+        !(w->rz.v = hp_calloc(lm, sizeof(double), "pca Ritz coefficients", err)) ||
+        !(w->rz.a = hp_calloc(lm, sizeof(double), "pca Rayleigh-Ritz matrix", err)) ||
+        !(w->rz.m = hp_calloc(lm, sizeof(double), "pca Rayleigh-Ritz metric", err)) ||
+        !(w->rz.u = hp_malloc(dl * sizeof(double), "pca Ritz vectors", err)) ||
+        !(w->rz.wv = hp_malloc(dl * sizeof(double), "pca Ritz images", err)) ||
         !(w->g = hp_malloc(ll * sizeof(double), "pca Gram", err)) ||
-        !(w->v = hp_malloc(ll * sizeof(double), "pca Ritz coefficients", err)) ||
-        !(w->a = hp_malloc(ll * sizeof(double), "pca Rayleigh-Ritz matrix", err)) ||
-        !(w->mm = hp_malloc(ll * sizeof(double), "pca panel Gram", err)) ||
-        !(w->theta = hp_malloc(l * sizeof(double), "pca Ritz values", err)) ||
         !(w->s = hp_malloc(l * sizeof(double), "pca sums", err)) ||
         !(w->m1 = hp_calloc(d, sizeof(double), "pca column sums", err)) ||
         !(w->m2 = hp_calloc(d, sizeof(double), "pca column squares", err)) ||
         !(w->mu = hp_malloc(d * sizeof(double), "pca mean", err)) ||
-        !(w->qf = hp_malloc(dl * sizeof(float), "pca float panel", err)) ||
+        !(w->qt = hp_calloc(p->lp * p->ld, sizeof(float), "pca float panel", err)) ||
         !(w->c = hp_malloc(d * sizeof(float), "pca centre", err)) ||
         !(w->c_used = hp_malloc(d * sizeof(float), "pca centre", err)) ||
         !(w->acc = hp_malloc((size_t)p->n_chunks * p->acc_len * sizeof(double), "pca chunk sums", err)) ||
-        !(w->scratch = hp_malloc((size_t)workers * (PCA_BLOCK * (d + l) + dl) * sizeof(float),
-                                 "pca block products", err))) {
-        work_free(w);
+        /* zeroed: the rows' padding columns must stay 0 */
+        !(w->scratch = hp_calloc((size_t)workers * p->scratch_len, sizeof(float), "pca block products", err)))
         return -1;
-    }
     return 0;
 }
 
@@ -404,86 +580,127 @@ static double finish_moments(work *w, size_t n, size_t d)
     return trace / (double)(n - 1);
 }
 
-static int fill_result(const work *w, size_t n, size_t d, int k, int l, double total, hp_pca *out,
+/* The fitted rows' coordinates: Xc B v scaled as the component was (f). */
+static void fit_coords(const basis *bs, const ritz *rz, int k, const double *f, double *coords)
+{
+    size_t n = bs->n, nl = n * (size_t)bs->l;
+    int l = bs->l, ld = bs->lmax;
+    for (size_t i = 0; i < n; i++)
+        for (int c = 0; c < k; c++) {
+            double t = 0;
+            for (int p = 0; p < bs->np; p++)
+                for (int a = 0; a < l; a++)
+                    t += bs->y[p * nl + i * l + a] * rz->v[(p * l + a) * ld + c];
+            coords[i * k + c] = f[c] * t;
+        }
+}
+
+static int fill_result(const work *w, size_t n, size_t d, int k, double total, hp_pca *out,
                        hp_err *err)
 {
+    int l = w->bs.l;
     if (!(out->mean = hp_malloc(d * sizeof(double), "pca mean", err)) ||
         !(out->components = hp_malloc((size_t)k * d * sizeof(double), "pca components", err)) ||
         !(out->variance = hp_malloc(k * sizeof(double), "pca variances", err)) ||
-        !(out->explained_ratio = hp_malloc(k * sizeof(double), "pca ratios", err)))
+        !(out->explained_ratio = hp_malloc(k * sizeof(double), "pca ratios", err)) ||
+        (w->bs.y && !(out->coords = hp_malloc(n * k * sizeof(double), "pca coordinates", err))))
         return -1;
     memcpy(out->mean, w->mu, d * sizeof(double));
     out->k = k;
     out->dim = d;
+    out->n = n;
     out->total_variance = total;
+    double f[k];
     for (int c = 0; c < k; c++) {
         double *comp = out->components + (size_t)c * d, norm = 0, big = 0;
         for (size_t j = 0; j < d; j++) {
-            comp[j] = w->u[j * l + c];
+            comp[j] = w->rz.u[j * l + c];
             norm += comp[j] * comp[j];
             if (fabs(comp[j]) > fabs(big))
                 big = comp[j];
         }
         /* unit length exactly (the Ritz vector is unit in exact arithmetic) and a fixed sign */
-        double f = (big < 0 ? -1.0 : 1.0) / sqrt(norm);
+        f[c] = (big < 0 ? -1.0 : 1.0) / sqrt(norm);
         for (size_t j = 0; j < d; j++)
-            comp[j] *= f;
-        double var = w->theta[c] / (double)(n - 1);
+            comp[j] *= f[c];
+        double var = w->rz.theta[c] / (double)(n - 1);
         out->variance[c] = var > 0 ? var : 0;
         out->explained_ratio[c] = total > 0 ? out->variance[c] / total : 0;
     }
+    if (out->coords)
+        fit_coords(&w->bs, &w->rz, k, f, out->coords);
     return 0;
+}
+
+/* After a pass that did not converge: room for one more panel (restarting on the top
+ * Ritz vectors when the basis is full; plain subspace iteration when even two panels
+ * exceed the dimension), then the panel itself. */
+static int advance(basis *bs, const ritz *rz, hp_err *err)
+{
+    if (bs->np + 1 > bs->cap) {
+        if (bs->cap >= 2)
+            restart(bs, rz);
+        else
+            bs->np = 0;
+    }
+    return next_panel(bs, rz, err);
 }
 
 static int fit(pass *p, int workers, int k, const hp_pca_options *o, work *w, hp_pca *out,
                hp_err *err)
 {
-    const float *x = p->x;
     size_t n = p->n, d = p->d;
     int l = p->l;
-    gaussian_panel(w->qd, d * l, o->seed);
-    if (orthonormalise(w->qd, d, l, err) != 0)
+    basis *bs = &w->bs;
+    gaussian_panel(bs->b, d * l, o->seed);
+    if (orthonormalise(bs->b, d, l, err) != 0)
         return -1;
-    sample_centre(x, n, d, w->mu, w->c);
-    *p = (pass){.x = x, .n = n, .d = d, .l = l, .q = w->qf, .c = w->c,
-                .want_moments = true, .m1 = w->m1, .m2 = w->m2, .w = w->w, .g = w->g, .s = w->s,
-                .chunk_rows = p->chunk_rows, .n_chunks = p->n_chunks, .acc = w->acc,
-                .acc_len = p->acc_len, .scratch = w->scratch};
-    ritz rz = {.theta = w->theta, .v = w->v, .u = w->u, .wv = w->wv};
+    sample_centre(p->x, n, d, w->mu, w->c);
+    p->qt = w->qt;
+    p->acc = w->acc;
+    p->scratch = w->scratch;
+    p->c = w->c;
+    p->want_moments = true;
+    p->m1 = w->m1;
+    p->m2 = w->m2;
+    p->g = w->g;
+    p->s = w->s;
     double total = 0, bound = INFINITY, prev = INFINITY;
     int passes = 0;
     while (passes < o->iterations) {
-        round_panel_inplace(w->qd, w->qf, d * l);
+        double *qd = panel(bs, bs->b, bs->np);
+        round_panel(qd, d, l, w->qt, p->ld);
+        p->w = panel(bs, bs->w, bs->np);
+        p->y = bs->y ? bs->y + (size_t)bs->np * n * l : NULL;
         memcpy(w->c_used, w->c, d * sizeof(float));
         if (run_pass(p, workers, err) != 0)
             return -1;
         passes++;
         if (p->want_moments) {
             if (!all_finite(w->m1, d) || !all_finite(w->m2, d))
-                return report_nonfinite(x, n, d, err);
+                return report_nonfinite(p->x, n, d, err);
             total = finish_moments(w, n, d);
-            round_panel(w->mu, w->c, d); /* later passes centre on the exact mean */
+            for (size_t j = 0; j < d; j++) /* later passes centre on the exact mean */
+                w->c[j] = (float)w->mu[j];
             p->want_moments = false;
         }
-        correct_pass(p, w->mu, w->c_used);
-        if (!all_finite(w->g, (size_t)l * l) || !all_finite(w->w, d * l))
+        correct_pass(p, w->mu, w->c_used, qd);
+        if (!all_finite(w->g, (size_t)l * l) || !all_finite(p->w, d * l))
             return hp_fail(err, "pca: float32 products overflowed: values too large (about 1e19 or more)");
-        if (rayleigh_ritz(p, w->qd, w->a, w->mm, &rz, err) != 0)
+        basis_add(bs, w->g);
+        if (rayleigh_ritz(bs, &w->rz, err) != 0)
             return -1;
         prev = bound;
-        bound = angle_bound(&rz, d, l, k);
+        bound = angle_bound(&w->rz, d, l, bs->np * l, k);
         /* Done when converged, or at the float32 rounding floor (no longer improving). */
-        if (bound < PCA_TOL || (passes >= 3 && bound < 1e-3 && bound > 0.5 * prev))
+        if (bound < o->tolerance || (passes >= 3 && bound < 1e-3 && bound > 0.5 * prev))
             break;
-        /* The next panel spans Xc^T Xc Q, ordered by Ritz value so QR keeps the leading
-         * directions first. */
-        memcpy(w->qd, w->wv, d * l * sizeof(double));
-        if (orthonormalise(w->qd, d, l, err) != 0)
+        if (passes < o->iterations && advance(bs, &w->rz, err) != 0)
             return -1;
     }
     out->passes = passes;
     out->angle_bound = bound;
-    return fill_result(w, n, d, k, l, total, out, err);
+    return fill_result(w, n, d, k, total, out, err);
 }
 
 int hp_pca_fit(const float *rows, size_t n, size_t dim, const hp_pca_options *opt, hp_pca *out,
@@ -499,23 +716,31 @@ int hp_pca_fit(const float *rows, size_t n, size_t dim, const hp_pca_options *op
     int l = k + o->oversample;
     if ((size_t)l > dim)
         l = (int)dim;
-    pass p = {.x = rows, .n = n, .d = dim, .l = l};
+    pass p = {.x = rows, .n = n, .d = dim, .l = l, .kern = pca_kernels_get()};
+    p.dp = round_up(dim, PCA_KERNEL_COLS);
+    p.ld = pca_kernel_stride(p.dp);
+    p.lp = round_up((size_t)l, PCA_KERNEL_GROUP);
     size_t blocks = (n + PCA_BLOCK - 1) / PCA_BLOCK;
     p.n_chunks = blocks < PCA_CHUNKS ? (int)blocks : PCA_CHUNKS;
     p.chunk_rows = (blocks + p.n_chunks - 1) / p.n_chunks * PCA_BLOCK;
     p.n_chunks = (int)((n + p.chunk_rows - 1) / p.chunk_rows);
-    p.acc_len = dim * l + (size_t)l * l + l + 2 * dim;
+    p.acc_len = p.lp * p.ld + (size_t)l * l + l + 2 * dim;
+    p.scratch_len = PCA_BLOCK * (p.ld + p.lp);
     int workers = hp_threads_resolve(o->threads, (size_t)p.n_chunks);
     work w;
-    if (work_alloc(&w, dim, l, &p, workers, err) != 0)
-        return -1;
-    /* Our workers take fixed chunks and OpenBLAS runs one thread inside each call: its own
-     * threading changes float summation with the thread count (1 and 2 threads differed by
-     * 7e-9) and pays a synchronisation per small block. The setting is process-wide: put
-     * back afterwards. */
+    memset(&w, 0, sizeof w);
+    int cap = (int)(dim / (size_t)l);
+    w.bs = (basis){.d = dim, .n = n, .l = l, .cap = cap < PCA_PANELS ? cap : PCA_PANELS};
+    w.bs.lmax = w.bs.cap * l;
+    int rc = work_alloc(&w, &p, workers, o->project != 0, err);
+    /* The small dense steps (d x l panels) use OpenBLAS: one thread inside each call, since
+     * a synchronisation per small product costs more than it saves, and OpenBLAS's own
+     * threading may change summation with the thread count. The setting is process-wide:
+     * put back afterwards. */
     int before = openblas_get_num_threads();
     openblas_set_num_threads(1);
-    int rc = fit(&p, workers, k, o, &w, out, err);
+    if (rc == 0)
+        rc = fit(&p, workers, k, o, &w, out, err);
     openblas_set_num_threads(before);
     work_free(&w);
     if (rc != 0)
@@ -527,30 +752,31 @@ int hp_pca_fit(const float *rows, size_t n, size_t dim, const hp_pca_options *op
 
 typedef struct proj {
     const float *x;
-    size_t n, d;
+    size_t n, d, dp, ld, lp;
     int k;
-    const float *v;     /* d x k panel: the components rounded to float */
+    const pca_kernels *kern;
+    const float *vt;    /* lp x ld: the components rounded to float, one a row, zero padding */
     const float *mu;    /* d: the mean rounded to float */
     const double *off;  /* k: (mean - mu)^T v, the rounding of the mean, in double */
     double *coords;
-    float *scratch;     /* per worker: PROJ_BLOCK x d centred rows, then PROJ_BLOCK x k */
+    float *scratch;     /* per worker: PROJ_BLOCK x ld centred rows, then PROJ_BLOCK x lp */
 } proj;
 
-enum { PROJ_BLOCK = 64 }; /* 1 MB of centred rows at d = 4096: stays in L2 */
+enum { PROJ_BLOCK = 64 }; /* 1 MB of centred rows at d = 4096 */
 
 static int project_blocks(void *ctx, int worker, size_t begin, size_t end, hp_err *err)
 {
     (void)err;
     proj *p = ctx;
-    size_t k = (size_t)p->k, d = p->d;
-    float *xb = p->scratch + (size_t)worker * PROJ_BLOCK * (d + k), *yb = xb + PROJ_BLOCK * d;
+    size_t k = (size_t)p->k, d = p->d, ld = p->ld, lp = p->lp;
+    float *xb = p->scratch + (size_t)worker * PROJ_BLOCK * (ld + lp), *yb = xb + PROJ_BLOCK * ld;
     for (size_t b = begin; b < end; b++) {
         size_t r = b * PROJ_BLOCK, m = p->n - r < PROJ_BLOCK ? p->n - r : PROJ_BLOCK;
-        centre_rows(p->x + r * d, m, d, p->mu, xb);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)k, (int)d, 1.0f, xb,
-                    (int)d, p->v, (int)k, 0.0f, yb, (int)k);
-        for (size_t i = 0; i < m * k; i++)
-            p->coords[r * k + i] = (double)yb[i] - p->off[i % k];
+        centre_rows(p->x + r * d, m, d, ld, p->mu, xb);
+        p->kern->apply(xb, m, p->dp, ld, p->vt, lp, yb);
+        for (size_t i = 0; i < m; i++)
+            for (size_t c = 0; c < k; c++)
+                p->coords[(r + i) * k + c] = (double)yb[i * lp + c] - p->off[c];
     }
     return 0;
 }
@@ -564,33 +790,33 @@ int hp_pca_project(const hp_pca *p, const float *rows, size_t n, double *coords,
     if (!rows || !coords)
         return hp_fail(err, "pca: project needs rows and room for the coordinates");
     size_t d = p->dim, k = (size_t)p->k, blocks = (n + PROJ_BLOCK - 1) / PROJ_BLOCK;
+    size_t dp = round_up(d, PCA_KERNEL_COLS), ld = pca_kernel_stride(dp);
+    size_t lp = round_up(k, PCA_KERNEL_GROUP);
     int workers = hp_threads_resolve(0, blocks);
-    float *v = hp_malloc((d * k + d) * sizeof(float), "pca projection panel", err);
-    float *scratch = v ? hp_malloc((size_t)workers * PROJ_BLOCK * (d + k) * sizeof(float),
-                                   "pca projection block", err) : NULL;
+    float *vt = hp_calloc(lp * ld + d, sizeof(float), "pca projection panel", err);
+    float *scratch = vt ? hp_calloc((size_t)workers * PROJ_BLOCK * (ld + lp), sizeof(float),
+                                    "pca projection block", err) : NULL;
     double *off = scratch ? hp_calloc(k, sizeof(double), "pca projection offsets", err) : NULL;
     if (!off) {
-        free(v);
+        free(vt);
         free(scratch);
         return -1;
     }
     /* coords = (X - 1 mu_f^T) v - 1 ((mean - mu_f)^T v), v the rounded components */
-    float *mu = v + d * k;
+    float *mu = vt + lp * ld;
     for (size_t j = 0; j < d; j++)
         mu[j] = (float)p->mean[j];
     for (size_t c = 0; c < k; c++)
         for (size_t j = 0; j < d; j++) {
-            v[j * k + c] = (float)p->components[c * d + j];
-            off[c] += (p->mean[j] - (double)mu[j]) * v[j * k + c];
+            vt[c * ld + j] = (float)p->components[c * d + j];
+            off[c] += (p->mean[j] - (double)mu[j]) * vt[c * ld + j];
         }
-    proj pj = {.x = rows, .n = n, .d = d, .k = (int)k, .v = v, .mu = mu, .off = off,
-               .coords = coords, .scratch = scratch};
-    int before = openblas_get_num_threads();
-    openblas_set_num_threads(1);
+    proj pj = {.x = rows, .n = n, .d = d, .dp = dp, .ld = ld, .lp = lp, .k = (int)k,
+               .kern = pca_kernels_get(), .vt = vt, .mu = mu, .off = off, .coords = coords,
+               .scratch = scratch};
     int rc = hp_parallel_for(workers, blocks, 16, project_blocks, &pj, err);
-    openblas_set_num_threads(before);
     free(off);
     free(scratch);
-    free(v);
+    free(vt);
     return rc;
 }

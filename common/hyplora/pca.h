@@ -1,5 +1,5 @@
 /* Principal components of a float32 matrix (for example a model's token embedding, up to
- * 128256 x 4096), by randomized subspace iteration on the implicitly centred matrix:
+ * 128256 x 4096), by randomized block Krylov iteration on the implicitly centred matrix:
  * the matrix is read, never copied or centred in memory, and nothing d x d or n x n is
  * formed. See docs/pca.md for the method, the number of passes and the measured accuracy. */
 #ifndef HYPLORA_PCA_H
@@ -14,10 +14,16 @@ typedef struct hp_pca_options {
     int n_components; /* k, default 2 */
     int oversample;   /* extra subspace columns, default 8: l = k + oversample (at most dim) */
     int iterations;   /* most passes over the rows, default 12; the fit stops earlier once
-                       * every component's angle bound is below 1e-7 (docs/pca.md) */
+                       * every component's angle bound is below `tolerance` (docs/pca.md) */
+    double tolerance; /* stop when every component's bound on sin(angle) to the true
+                       * eigenvector is below this; default 1e-7 (the float32 floor). 1e-4 is
+                       * plenty for a 2-D picture and explained-variance ratios, in fewer
+                       * passes. Need 0 < tolerance <= 1 */
+    int project;      /* nonzero: also fill out->coords with the coordinates of the fitted rows,
+                       * from the fit's own passes (no extra pass over the matrix) */
     uint64_t seed;    /* Gaussian start; default 0. Same seed, same threads: same bits */
-    int threads;      /* worker threads, 0: all cores. Each runs OpenBLAS single-threaded on
-                       * fixed row chunks, so any thread count gives the same bits */
+    int threads;      /* worker threads, 0: all cores. They take fixed row chunks with their
+                       * own sums, reduced in order, so any thread count gives the same bits */
 } hp_pca_options;
 
 void hp_pca_options_init(hp_pca_options *opt);
@@ -35,6 +41,9 @@ typedef struct hp_pca {
     int passes;              /* passes made over the rows */
     double angle_bound;      /* largest a posteriori bound on sin(angle) between a returned
                               * component and the true eigenvector: residual / gap */
+    double *coords;          /* with opt->project: n x k row-major, what hp_pca_project gives
+                              * for the fitted rows; else NULL */
+    size_t n;                /* rows fitted */
 } hp_pca;
 
 /* Fits the top k principal components of the n x dim row-major float32 matrix `rows`.

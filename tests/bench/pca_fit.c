@@ -1,14 +1,18 @@
 /* Benchmark driver: a float32 matrix with a planted spectrum, generated in memory (no file),
  * then hp_pca_fit + hp_pca_project (k = 2) timed `runs` times. Prints one line a run:
- *   fit_seconds project_seconds passes var1 var2 angle_bound
- * then "rss MB" (peak RSS of the whole process) and "ref v1 v2 ..." (the planted variances).
+ *   fit_seconds project_seconds passes var1 var2 angle_bound fit_cpu project_cpu
+ * (the last two: CPU seconds of the process, all threads), then "rss MB" (peak RSS of the
+ * whole process) and "ref v1 v2 ..." (the planted variances). With MODE "fused" the fit
+ * gives the coordinates itself (opt.project) and the projection time is 0.
  * The rows: x = u diag(sigma) V^T + uniform noise (variance 1) + an offset mean, with V
- * orthonormal d x R and u standard normal.  Usage: pca_fit N D RUNS [THREADS] */
+ * orthonormal d x R and u standard normal.
+ * Usage: pca_fit N D RUNS [THREADS [TOLERANCE [MODE [OVERSAMPLE]]]] */
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -21,6 +25,13 @@ static double now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -59,7 +70,7 @@ static float *planted(size_t n, size_t d)
 int main(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: pca_fit N D RUNS [THREADS]\n");
+        fprintf(stderr, "usage: pca_fit N D RUNS [THREADS [TOLERANCE [fused|separate [OVERSAMPLE]]]]\n");
         return 2;
     }
     size_t n = strtoull(argv[1], NULL, 10), d = strtoull(argv[2], NULL, 10);
@@ -73,22 +84,29 @@ int main(int argc, char **argv)
     hp_pca_options o;
     hp_pca_options_init(&o);
     o.threads = argc > 4 ? atoi(argv[4]) : 0;
+    if (argc > 5)
+        o.tolerance = atof(argv[5]);
+    o.project = argc > 6 && strcmp(argv[6], "fused") == 0;
+    if (argc > 7)
+        o.oversample = atoi(argv[7]);
     hp_err err;
     for (int i = 0; i < runs; i++) {
         hp_pca p;
-        double t0 = now();
+        double t0 = now(), c0 = cpu();
         if (hp_pca_fit(x, n, d, &o, &p, &err) != 0) {
             fprintf(stderr, "%s\n", err.msg);
             return 1;
         }
-        double t1 = now();
-        if (hp_pca_project(&p, x, n, coords, &err) != 0) {
+        double t1 = now(), c1 = cpu();
+        if (o.project)
+            memcpy(coords, p.coords, n * 2 * sizeof *coords);
+        else if (hp_pca_project(&p, x, n, coords, &err) != 0) {
             fprintf(stderr, "%s\n", err.msg);
             return 1;
         }
-        double t2 = now();
-        printf("%.3f %.3f %d %.8g %.8g %.2e\n", t1 - t0, t2 - t1, p.passes, p.variance[0], p.variance[1],
-               p.angle_bound);
+        double t2 = now(), c2 = cpu();
+        printf("%.3f %.3f %d %.8g %.8g %.2e %.3f %.3f\n", t1 - t0, t2 - t1, p.passes, p.variance[0],
+               p.variance[1], p.angle_bound, c1 - c0, c2 - c1);
         hp_pca_free(&p);
     }
     struct rusage ru;

@@ -150,12 +150,13 @@ def test_statistics_against_scipy():
     assert np.allclose(pca["explained_variance_ratio"], top / w.sum(), rtol=1e-6)
     for k in range(2):
         cosang = abs(pca["components"][k] @ v[:, -1 - k])
-        assert cosang > 1 - 1e-6, (k, cosang)
+        assert cosang > 1 - 1e-8, (k, cosang)  # angle < 1.4e-4
     rows = pca["row"]
     assert np.array_equal(rows, np.flatnonzero(seen))
     want = (emb[rows] - emb.mean(axis=0)) @ pca["components"].T
-    # float32 products: the projections are good to about 1e-6 of their scale
-    assert np.allclose(pca["coords"], want, rtol=0, atol=1e-5 * np.abs(want).max())
+    # the command fits to directions within 1e-4 rad (docs/norms.md): coordinates to that
+    # fraction of their scale
+    assert np.allclose(pca["coords"], want, rtol=0, atol=2e-4 * np.abs(want).max())
     assert np.allclose(pca["origin"], -emb.mean(axis=0) @ pca["components"].T, atol=1e-12)
 
 

@@ -145,12 +145,31 @@ def test_flat_spectrum_converges():
     print("  10%% gaps: %d passes, angle bound %.1e" % (r["passes"], r["angle_bound"]))
 
 
+def test_fit_coords_and_tolerance():
+    # coordinates from the fit's own passes (opt.project) against numpy, and a loose
+    # tolerance: fewer passes, the bound met, eigenvalues and angles within it
+    x = planted(5000, 256, [400, 200, 100, 50, 25], offset=2000.0)
+    r = compare(x, 2, extra=("--fit-coords",))
+    mean, xc, evals, evecs, total = reference(x)
+    loose = fit(x, 2, "--tolerance", "1e-3", project=False)
+    assert loose["angle_bound"] < 1e-3 and loose["passes"] <= r["passes"], (loose["passes"], r["passes"])
+    for c in range(2):
+        ref = evecs[:, c]
+        angle = np.sqrt(max(0.0, 1 - (loose["component"][c] @ ref) ** 2))
+        assert angle < 1e-3, (c, angle)
+    print("  fit coordinates: %d passes; tolerance 1e-3: %d passes, bound %.1e"
+          % (r["passes"], loose["passes"], loose["angle_bound"]))
+
+
 def test_determinism_and_threads():
     x = planted(3000, 200, [100, 40, 15], offset=10.0)
     a = fit(x, 3, "--seed", 5, "--threads", 2)
     b = fit(x, 3, "--seed", 5, "--threads", 2)
     assert a["raw"] == b["raw"], "same seed, different output"
     c = fit(x, 3, "--seed", 5, "--threads", 1)
+    f2 = fit(x, 3, "--seed", 5, "--threads", 2, "--fit-coords")
+    f1 = fit(x, 3, "--seed", 5, "--threads", 1, "--fit-coords")
+    assert f1["raw"] == f2["raw"], "coordinates from the fit: 1 and 2 threads differ"
     for key in ("variance", "mean", "total_variance"):
         assert np.allclose(np.atleast_1d(a[key]), np.atleast_1d(c[key]), rtol=1e-10, atol=0), key
     assert np.abs(a["component"] - c["component"]).max() < 1e-10
@@ -181,6 +200,7 @@ s.check("n < dim", test_n_less_than_dim)
 s.check("n = 3", test_tiny_n)
 s.check("dim <= panel: exact", test_small_dim_exact)
 s.check("10% eigenvalue gaps", test_flat_spectrum_converges)
+s.check("coordinates from the fit; a loose tolerance", test_fit_coords_and_tolerance)
 s.check("same seed same bits; 1 and 2 threads", test_determinism_and_threads)
 s.check("bad input", test_bad_input)
 print("  worst: eigenvalue %.1e (of the top), angle %.1e, projection %.1e (of its scale); "

@@ -1,7 +1,8 @@
 /* Principal components (common/pca.c): self-tests, and a small CLI for the numpy oracle.
  *   test_pca self
  *   test_pca fit FILE [--shape N D] [-k K] [--oversample O] [--iterations I] [--seed S]
- *                     [--threads T] [--project]
+ *                     [--threads T] [--tolerance E] [--project] [--fit-coords]
+ * --fit-coords: the coordinates come from the fit itself (opt.project), not hp_pca_project.
  * FILE is a float32 .npy (C order, 2-D) or, with --shape, raw little-endian float32. The fit
  * is printed one field a line with 17 significant digits (coordinates too with --project). */
 #include <math.h>
@@ -96,8 +97,12 @@ static int cli_fit(int argc, char **argv)
             o.seed = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(a, "--threads") && i + 1 < argc)
             o.threads = atoi(argv[++i]);
+        else if (!strcmp(a, "--tolerance") && i + 1 < argc)
+            o.tolerance = atof(argv[++i]);
         else if (!strcmp(a, "--project"))
             project = 1;
+        else if (!strcmp(a, "--fit-coords"))
+            project = o.project = 1;
         else {
             fprintf(stderr, "test_pca: unknown option %s\n", a);
             return 2;
@@ -141,7 +146,9 @@ static int cli_fit(int argc, char **argv)
         print_row("component", p.components + (size_t)c * p.dim, p.dim);
     if (project) {
         double *coords = malloc(n * p.k * sizeof *coords + 1);
-        if (hp_pca_project(&p, x, n, coords, &err) != 0) {
+        if (o.project)
+            memcpy(coords, p.coords, n * p.k * sizeof *coords);
+        if (!o.project && hp_pca_project(&p, x, n, coords, &err) != 0) {
             fprintf(stderr, "%s\n", err.msg);
             rc = 1;
         } else {
@@ -232,6 +239,11 @@ static void test_bad_input(void)
     hp_pca_options_init(&o);
     o.threads = -1;
     CHECK(hp_pca_fit(x, 40, 8, &o, &p, &err) == -1 && strstr(err.msg, "threads -1"));
+    hp_pca_options_init(&o);
+    o.tolerance = 0;
+    CHECK(hp_pca_fit(x, 40, 8, &o, &p, &err) == -1 && strstr(err.msg, "tolerance 0"));
+    o.tolerance = NAN;
+    CHECK(hp_pca_fit(x, 40, 8, &o, &p, &err) == -1 && strstr(err.msg, "tolerance"));
     CHECK(hp_pca_project(NULL, x, 40, NULL, &err) == -1 && strstr(err.msg, "fitted model"));
 }
 
@@ -311,6 +323,46 @@ static void test_projection_moments(void)
     free(x);
 }
 
+/* A looser tolerance stops earlier with its bound met; the fit's own coordinates
+ * (opt.project) are those hp_pca_project gives; both runs agree on the components. */
+static void test_tolerance_and_fit_coords(void)
+{
+    size_t n = 4000, d = 300;
+    float *x = malloc(n * d * sizeof *x);
+    fill_gaussian(x, n * d, 11, 1);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < 3; j++)
+            x[i * d + j * 5] *= (float)(6 - j);
+    hp_pca_options o;
+    hp_pca_options_init(&o);
+    o.project = 1;
+    hp_pca tight, loose;
+    hp_err err;
+    CHECKF(hp_pca_fit(x, n, d, &o, &tight, &err) == 0, "%s", err.msg);
+    o.tolerance = 1e-3;
+    CHECKF(hp_pca_fit(x, n, d, &o, &loose, &err) == 0, "%s", err.msg);
+    CHECKF(loose.passes <= tight.passes && loose.angle_bound < 1e-3, "loose: %d passes (tight %d), bound %g",
+           loose.passes, tight.passes, loose.angle_bound);
+    CHECKF(tight.angle_bound < 1e-6, "tight bound %g", tight.angle_bound);
+    double *c = malloc(n * 2 * sizeof *c), worst = 0, angle = 0;
+    CHECKF(hp_pca_project(&tight, x, n, c, &err) == 0, "%s", err.msg);
+    CHECK(tight.coords != NULL && tight.n == n);
+    for (size_t i = 0; i < n * 2; i++)
+        worst = fmax(worst, fabs(c[i] - tight.coords[i]) / sqrt(tight.variance[i % 2]));
+    CHECKF(worst < 1e-5, "fit coordinates differ from hp_pca_project by %g of the scale", worst);
+    for (int k = 0; k < 2; k++) {
+        double dot = 0;
+        for (size_t j = 0; j < d; j++)
+            dot += tight.components[k * d + j] * loose.components[k * d + j];
+        angle = fmax(angle, sqrt(fmax(0, 1 - dot * dot)));
+    }
+    CHECKF(angle < 2e-3, "tolerance 1e-3: components %g apart", angle);
+    free(c);
+    hp_pca_free(&tight);
+    hp_pca_free(&loose);
+    free(x);
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "fit"))
@@ -323,5 +375,6 @@ int main(int argc, char **argv)
     test_bad_input();
     test_determinism();
     test_projection_moments();
+    test_tolerance_and_fit_coords();
     return check_exit();
 }
