@@ -7,6 +7,8 @@
  *      true are cut out of the normalized text (their contents normalized at load);
  *   4. each remaining stretch is pre-tokenized into pieces, each piece goes through BPE;
  *   5. with add_special, the post-processor's ids go around the result. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +69,7 @@ static int32_t find_special(const hp_tokenizer *t, const char *const *names)
 int tk_finish(hp_tokenizer *t, const char *kind, hp_err *err)
 {
     tk_bpe_prepare(&t->bpe, &t->vocab, t->model_token);
+    t->split = tk_pretok_single_split(t->pretok, &t->split_bytelevel);
     tk_scratch sc;
     if (tk_scratch_init(&sc, err) != 0)
         return -1;
@@ -150,6 +153,8 @@ static hp_tokenizer *new_tokenizer(const char *path, hp_err *err)
     hp_tokenizer *t = hp_calloc(1, sizeof *t, "a tokenizer", err);
     if (!t)
         return NULL;
+    static atomic_uint_fast64_t serials;
+    t->serial = atomic_fetch_add(&serials, 1) + 1;
     t->bos = t->eos = -1;
     t->bpe.unk_id = -1;
     t->path = hp_strdup(path, err);
@@ -267,6 +272,38 @@ void hp_tokenizer_free(hp_tokenizer *t)
 
 /* ---- encode ------------------------------------------------------------------------ */
 
+/* model_text for a pre-tokenizer that only cuts at the matches of t->split: BPE on each
+ * match and each stretch between matches, in place. The same cover as the Split
+ * pre-tokenizer makes (find_pattern with Isolated behaviour in tokenizer_pretokenizer.c),
+ * empty stretches dropped. */
+static int split_in_place(const hp_tokenizer *t, const char *s, size_t n, tk_scratch *sc,
+                          hp_ids *out, hp_err *err)
+{
+    bool bl = t->split_bytelevel;
+    size_t prev = 0, pos = 0;
+    while (pos <= n) {
+        size_t ms, me;
+        int r = tk_pattern_find(t->split, s, n, pos, sc->md, &ms, &me, err);
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        if ((ms > prev && tk_bpe_encode(t, s + prev, ms - prev, bl, sc, out, err) != 0) ||
+            (me > ms && tk_bpe_encode(t, s + ms, me - ms, bl, sc, out, err) != 0))
+            return -1;
+        prev = me;
+        if (me == ms) { /* an empty match: step over one character */
+            if (me >= n)
+                break;
+            uint32_t cp;
+            pos = me + tk_utf8_next(s + me, n - me, &cp);
+        } else {
+            pos = me;
+        }
+    }
+    return prev < n ? tk_bpe_encode(t, s + prev, n - prev, bl, sc, out, err) : 0;
+}
+
 /* Pre-tokenizes and runs the model over s[0..n) (normalized text without added tokens). */
 static int model_text(const hp_tokenizer *t, const char *s, size_t n, bool at_start,
                       tk_scratch *sc, hp_ids *out, hp_err *err)
@@ -275,6 +312,8 @@ static int model_text(const hp_tokenizer *t, const char *s, size_t n, bool at_st
         return 0;
     if (!t->pretok)
         return tk_bpe_encode(t, s, n, false, sc, out, err);
+    if (t->split)
+        return split_in_place(t, s, n, sc, out, err);
     tk_pieces_clear(&sc->a);
     if (tk_pieces_add(&sc->a, s, n, at_start, err) != 0)
         return -1;
@@ -314,50 +353,102 @@ static int encode_stretch(const hp_tokenizer *t, const char *s, size_t n, bool a
     return 0;
 }
 
-int hp_tokenizer_encode(const hp_tokenizer *t, const char *text, size_t len, bool add_special,
-                        hp_ids *out, hp_err *err)
+/* ---- per-thread scratch ------------------------------------------------------------ */
+
+/* Each thread keeps its scratch (buffers, regex match data, word cache) from one encode
+ * call to the next: making them afresh cost several allocations per line, and the word
+ * cache only pays when it lives longer than one line. It is the thread's own, never
+ * shared, so encode stays lock-free; it is freed when the thread ends. */
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static bool scratch_key_ok;
+
+static void scratch_destroy(void *p)
 {
-    tk_scratch sc;
-    if (tk_scratch_init(&sc, err) != 0)
-        return -1;
-    tk_buf clean = {0};
-    tk_segments segs = {0}, segs2 = {0};
-    int rc = -1;
+    tk_scratch_free(p);
+    free(p);
+}
+
+static void scratch_key_create(void)
+{
+    scratch_key_ok = pthread_key_create(&scratch_key, scratch_destroy) == 0;
+}
+
+/* The calling thread's scratch; NULL when that cannot be had (then the call makes its
+ * own, without a word cache). */
+static tk_scratch *thread_scratch(void)
+{
+    pthread_once(&scratch_once, scratch_key_create);
+    if (!scratch_key_ok)
+        return NULL;
+    tk_scratch *sc = pthread_getspecific(scratch_key);
+    if (!sc) {
+        hp_err ignored;
+        sc = malloc(sizeof *sc);
+        if (!sc || tk_scratch_init(sc, &ignored) != 0) {
+            free(sc);
+            return NULL;
+        }
+        if (pthread_setspecific(scratch_key, sc) != 0) {
+            scratch_destroy(sc);
+            return NULL;
+        }
+    }
+    if (!sc->wcache)
+        sc->wcache = calloc(TK_WCACHE_SIZE, sizeof *sc->wcache); /* NULL: no caching */
+    return sc;
+}
+
+static int encode_with(const hp_tokenizer *t, const char *text, size_t len, bool add_special,
+                       tk_scratch *sc, hp_ids *out, hp_err *err)
+{
     if (!hp_utf8_valid(text, len, NULL)) {
-        if (tk_utf8_sanitize(text, len, &clean, err) != 0)
-            goto out;
-        text = clean.p;
-        len = clean.n;
+        sc->clean.n = 0;
+        if (tk_utf8_sanitize(text, len, &sc->clean, err) != 0)
+            return -1;
+        text = sc->clean.p;
+        len = sc->clean.n;
     }
     if (add_special)
         for (size_t i = 0; i < t->post.n_prefix; i++)
             if (hp_ids_push(out, t->post.prefix[i], err) != 0)
-                goto out;
+                return -1;
     if (!t->has_raw) {
-        if (encode_stretch(t, text, len, true, &sc, &segs2, out, err) != 0)
-            goto out;
+        if (encode_stretch(t, text, len, true, sc, &sc->segs2, out, err) != 0)
+            return -1;
     } else {
-        if (tk_added_split(t, &t->trie_raw, text, len, &segs, err) != 0)
-            goto out;
-        for (size_t i = 0; i < segs.n; i++) {
-            const tk_segment *g = &segs.v[i];
+        if (tk_added_split(t, &t->trie_raw, text, len, &sc->segs, err) != 0)
+            return -1;
+        for (size_t i = 0; i < sc->segs.n; i++) {
+            const tk_segment *g = &sc->segs.v[i];
             int r = g->added >= 0 ? hp_ids_push(out, t->added[g->added].id, err)
-                                  : encode_stretch(t, text + g->off, g->len, g->off == 0, &sc,
-                                                   &segs2, out, err);
+                                  : encode_stretch(t, text + g->off, g->len, g->off == 0, sc,
+                                                   &sc->segs2, out, err);
             if (r != 0)
-                goto out;
+                return -1;
         }
     }
     if (add_special)
         for (size_t i = 0; i < t->post.n_suffix; i++)
             if (hp_ids_push(out, t->post.suffix[i], err) != 0)
-                goto out;
-    rc = 0;
-out:
-    tk_buf_free(&clean);
-    free(segs.v);
-    free(segs2.v);
-    tk_scratch_free(&sc);
+                return -1;
+    return 0;
+}
+
+int hp_tokenizer_encode(const hp_tokenizer *t, const char *text, size_t len, bool add_special,
+                        hp_ids *out, hp_err *err)
+{
+    tk_scratch *sc = thread_scratch();
+    if (sc) {
+        int rc = encode_with(t, text, len, add_special, sc, out, err);
+        tk_scratch_trim(sc);
+        return rc;
+    }
+    tk_scratch own;
+    if (tk_scratch_init(&own, err) != 0)
+        return -1;
+    int rc = encode_with(t, text, len, add_special, &own, out, err);
+    tk_scratch_free(&own);
     return rc;
 }
 
@@ -503,13 +594,15 @@ int tk_add_merge(hp_tokenizer *t, int32_t rank, const char *line, size_t n, cons
                        where, (int)rank, (int)n, line);
     size_t al = (size_t)(sp - line), bl = n - al - 1;
     int32_t a = tk_vocab_find(&t->vocab, line, al), b = tk_vocab_find(&t->vocab, sp + 1, bl);
-    char *cat = hp_malloc(n, "a merge", err);
+    /* the merged token; on the stack for any ordinary merge (one per line of merges.txt) */
+    char small[256], *cat = n <= sizeof small ? small : hp_malloc(n, "a merge", err);
     if (!cat)
         return -1;
     memcpy(cat, line, al);
     memcpy(cat + al, sp + 1, bl);
     int32_t m = tk_vocab_find(&t->vocab, cat, n - 1);
-    free(cat);
+    if (cat != small)
+        free(cat);
     if (a < 0)
         return hp_fail(err, "%s: merge %d \"%.*s\": \"%.*s\" is not in the vocabulary", where,
                        (int)rank, (int)n, line, (int)al, line);

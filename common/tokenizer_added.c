@@ -35,6 +35,8 @@ int tk_trie_add(tk_trie *t, const char *s, size_t n, int32_t added, hp_err *err)
         if ((cur = trie_node(t, b0, err)) < 0)
             return -1;
         t->root_child[b0] = cur;
+        t->n_first++;
+        t->first = b0;
     }
     for (size_t i = 1; i < n; i++) {
         unsigned char b = (unsigned char)s[i];
@@ -63,7 +65,7 @@ void tk_trie_free(tk_trie *t)
 
 static int seg_push(tk_segments *o, size_t off, size_t len, int32_t added, hp_err *err)
 {
-    if (hp_grow((void **)&o->v, &o->cap, o->n + 1, sizeof *o->v, "text segments", err) != 0)
+    if (o->n == o->cap && hp_grow((void **)&o->v, &o->cap, o->n + 1, sizeof *o->v, "text segments", err) != 0)
         return -1;
     o->v[o->n++] = (tk_segment){off, len, added};
     return 0;
@@ -92,17 +94,27 @@ static int32_t longest_at(const tk_trie *t, const char *s, size_t n, size_t i, s
     return best;
 }
 
+/* The first place from i on where a token of trie may start (n if none). */
+static size_t next_start(const tk_trie *trie, const char *s, size_t n, size_t i)
+{
+    if (trie->cap == 0 || i >= n)
+        return n;
+    if (trie->n_first == 1) {
+        const char *p = memchr(s + i, trie->first, n - i);
+        return p ? (size_t)(p - s) : n;
+    }
+    while (i < n && trie->root_child[(unsigned char)s[i]] < 0)
+        i++;
+    return i;
+}
+
 int tk_added_split(const hp_tokenizer *t, const tk_trie *trie, const char *s, size_t n,
                    tk_segments *out, hp_err *err)
 {
     out->n = 0;
     size_t done = 0; /* text before this is already in out */
     size_t i = 0;
-    while (i < n) {
-        if (trie->cap == 0 || trie->root_child[(unsigned char)s[i]] < 0) {
-            i++;
-            continue;
-        }
+    while ((i = next_start(trie, s, n, i)) < n) {
         size_t stop = 0;
         int32_t a = longest_at(trie, s, n, i, &stop);
         if (a < 0) {

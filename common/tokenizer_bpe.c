@@ -81,7 +81,7 @@ typedef struct word {
 static int sym_push(word *w, int32_t id, hp_err *err)
 {
     tk_scratch *sc = w->sc;
-    if (hp_grow((void **)&sc->sym, &sc->sym_cap, w->n + 1, sizeof *sc->sym, "BPE symbols", err) != 0)
+    if (w->n == sc->sym_cap && hp_grow((void **)&sc->sym, &sc->sym_cap, w->n + 1, sizeof *sc->sym, "BPE symbols", err) != 0)
         return -1;
     int32_t i = (int32_t)w->n++;
     sc->sym[i] = (tk_symbol){id, i - 1, -1, 1};
@@ -97,7 +97,7 @@ static inline bool heap_less(const tk_heapent *a, const tk_heapent *b)
 
 static int heap_push(tk_scratch *sc, size_t *n, tk_heapent e, hp_err *err)
 {
-    if (hp_grow((void **)&sc->heap, &sc->heap_cap, *n + 1, sizeof *sc->heap, "the BPE merge queue", err) != 0)
+    if (*n == sc->heap_cap && hp_grow((void **)&sc->heap, &sc->heap_cap, *n + 1, sizeof *sc->heap, "the BPE merge queue", err) != 0)
         return -1;
     tk_heapent *h = sc->heap;
     size_t i = (*n)++;
@@ -275,12 +275,10 @@ static int initial_symbols(const hp_tokenizer *t, const char *s, size_t n, bool 
     return 0;
 }
 
-static int encode_word(const hp_tokenizer *t, const char *s, size_t n, bool bytelevel,
-                       tk_scratch *sc, hp_ids *out, hp_err *err)
+static int bpe_word(const hp_tokenizer *t, const char *s, size_t n, bool bytelevel,
+                    tk_scratch *sc, hp_ids *out, hp_err *err)
 {
     const tk_bpe *bpe = &t->bpe;
-    if (n == 0)
-        return 0;
     if (bpe->ignore_merges) {
         int32_t id;
         if (bytelevel) {
@@ -302,6 +300,9 @@ static int encode_word(const hp_tokenizer *t, const char *s, size_t n, bool byte
     tk_symbol *sym = sc->sym;
     if (w.n > 1) {
         size_t hn = 0;
+        /* the merge table is larger than the cache: start all first lookups at once */
+        for (int32_t i = 0; i + 1 < (int32_t)w.n; i++)
+            tk_mergemap_prefetch(&bpe->merges, sym[i].id, sym[i + 1].id);
         for (int32_t i = 0; i + 1 < (int32_t)w.n; i++)
             if (push_pair(bpe, sc, &hn, i, err) != 0)
                 return -1;
@@ -330,6 +331,52 @@ static int encode_word(const hp_tokenizer *t, const char *s, size_t n, bool byte
     for (int32_t i = 0; i >= 0; i = sym[i].next)
         if (hp_ids_push(out, sym[i].id, err) != 0)
             return -1;
+    return 0;
+}
+
+/* ---- the word cache ---------------------------------------------------------------- */
+
+/* Text repeats its words: a small per-thread cache of word -> ids (tk_wcache_ent) skips
+ * the vocabulary lookups and merges of a word seen recently. The slot's key mixes the
+ * word's hash with the tokenizer's serial and the byte-level flag through a bijection,
+ * and the word itself is compared, so a hit is always the word, tokenizer and mode. */
+static inline uint64_t wcache_key(const hp_tokenizer *t, const char *s, size_t n, bool bytelevel)
+{
+    return tk_hash(s, n) ^ ((t->serial << 1 | (uint64_t)bytelevel) * 0x9E3779B97F4A7C15ull);
+}
+
+static int encode_word(const hp_tokenizer *t, const char *s, size_t n, bool bytelevel,
+                       tk_scratch *sc, hp_ids *out, hp_err *err)
+{
+    if (n == 0)
+        return 0;
+    if (!sc->wcache || n > TK_WCACHE_WORD)
+        return bpe_word(t, s, n, bytelevel, sc, out, err);
+    uint64_t key = wcache_key(t, s, n, bytelevel);
+    tk_wcache_ent *e = &sc->wcache[key & (TK_WCACHE_SIZE - 1)];
+    if (e->key == key && e->len == n && memcmp(e->word, s, n) == 0) {
+        if (e->n_ids == 0) /* a word of characters the model drops */
+            return 0;
+        if (out->cap - out->n < e->n_ids &&
+            hp_grow((void **)&out->ids, &out->cap, out->n + e->n_ids, sizeof *out->ids,
+                    "token ids", err) != 0)
+            return -1;
+        memcpy(out->ids + out->n, e->ids, e->n_ids * sizeof *e->ids);
+        out->n += e->n_ids;
+        return 0;
+    }
+    size_t before = out->n;
+    if (bpe_word(t, s, n, bytelevel, sc, out, err) != 0)
+        return -1;
+    size_t got = out->n - before;
+    if (got <= TK_WCACHE_IDS) {
+        e->key = key;
+        e->len = (uint8_t)n;
+        e->n_ids = (uint8_t)got;
+        memcpy(e->word, s, n);
+        if (got)
+            memcpy(e->ids, out->ids + before, got * sizeof *e->ids);
+    }
     return 0;
 }
 

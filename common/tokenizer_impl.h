@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "hyplora/error.h"
 #include "hyplora/tokenizer.h"
@@ -28,8 +29,21 @@ typedef struct tk_buf {
 } tk_buf;
 
 int tk_buf_reserve(tk_buf *b, size_t extra, hp_err *err);
-int tk_buf_put(tk_buf *b, const void *s, size_t n, hp_err *err);
-int tk_buf_putc(tk_buf *b, char c, hp_err *err);
+/* Appends s[0..n) (keeping room for a terminating zero). Inline: it runs per piece and per
+ * character on the encode path. */
+static inline int tk_buf_put(tk_buf *b, const void *s, size_t n, hp_err *err)
+{
+    if (b->cap - b->n < n + 1 && tk_buf_reserve(b, n + 1, err) != 0)
+        return -1;
+    if (n)
+        memcpy(b->p + b->n, s, n);
+    b->n += n;
+    return 0;
+}
+static inline int tk_buf_putc(tk_buf *b, char c, hp_err *err)
+{
+    return tk_buf_put(b, &c, 1, err);
+}
 int tk_buf_put_cp(tk_buf *b, uint32_t cp, hp_err *err); /* one code point as UTF-8 */
 void tk_buf_free(tk_buf *b);
 
@@ -55,11 +69,15 @@ bool tk_is_punctuation(uint32_t cp);  /* ASCII punctuation or category P* */
 
 /* ---- hash tables ------------------------------------------------------------------- */
 
-/* Token strings live in one pool; the map stores ids and compares through the pool. */
+/* Token strings live in one pool. A slot of the string -> id map also holds the length
+ * and first bytes of its token (its key), so that a lookup of a token of up to
+ * TK_SLOT_BYTES bytes (nearly all of them) reads one cache line and never the pool; a
+ * longer one goes to the pool only when length and start agree. */
+#define TK_SLOT_BYTES 11
 typedef struct tk_slot {
-    int32_t id;       /* -1 for an empty slot */
-    uint32_t tag;     /* high bits of the hash: most mismatches end here, without touching
-                         the token's bytes (a cache miss each) */
+    int32_t id;          /* -1 for an empty slot */
+    unsigned char key[1 + TK_SLOT_BYTES]; /* length (255: 255 or more), then the first
+                                             bytes, zero-padded */
 } tk_slot;
 
 typedef struct tk_strmap {
@@ -82,6 +100,9 @@ int tk_vocab_init(tk_vocab *v, size_t n_ids, size_t expected, hp_err *err);
  * already mapped. */
 int tk_vocab_set(tk_vocab *v, int32_t id, const char *s, size_t n, int32_t *dup, hp_err *err);
 int32_t tk_vocab_find(const tk_vocab *v, const char *s, size_t n);
+/* Starts loading the slot where s would be, for a tk_vocab_find or tk_vocab_set of s a
+ * little later (the big tables do not fit in the cache; overlapped misses cost less). */
+void tk_vocab_prefetch(const tk_vocab *v, const char *s, size_t n);
 static inline const char *tk_vocab_str(const tk_vocab *v, int32_t id, size_t *len)
 {
     if (id < 0 || (size_t)id >= v->n_ids || v->len[id] == UINT32_MAX)
@@ -130,6 +151,12 @@ static inline const tk_merge *tk_mergemap_get(const tk_mergemap *m, int32_t a, i
         i = (i + 1) & m->mask;
     }
 }
+/* tk_mergemap_put of each entry of v (key, rank, id) in order. */
+void tk_mergemap_put_all(tk_mergemap *m, const tk_merge *v, size_t n);
+static inline void tk_mergemap_prefetch(const tk_mergemap *m, int32_t a, int32_t b)
+{
+    __builtin_prefetch(&m->slots[tk_pair_slot((uint64_t)(uint32_t)a << 32 | (uint32_t)b, m->mask)]);
+}
 void tk_mergemap_free(tk_mergemap *m);
 
 /* ---- regex and string patterns ----------------------------------------------------- */
@@ -138,6 +165,8 @@ void tk_mergemap_free(tk_mergemap *m);
  * Oniguruma-flavoured syntax of tokenizer.json, see tk_regex_compile). */
 typedef struct tk_pattern {
     bool is_regex;
+    bool jit;        /* JIT-compiled: matched with pcre2_jit_match, which skips the checks
+                        pcre2_match repeats on every call */
     char *lit;
     size_t lit_len;
     pcre2_code *re;
@@ -185,19 +214,49 @@ typedef struct tk_heapent {
     int32_t rank, pos, id;
 } tk_heapent;
 
+/* A stretch of text: an added token (added >= 0) or text for the model. */
+typedef struct tk_segment {
+    size_t off, len;
+    int32_t added; /* index into t->added, or -1 */
+} tk_segment;
+
+typedef struct tk_segments {
+    tk_segment *v;
+    size_t n, cap;
+} tk_segments;
+
+/* A remembered BPE result: the ids of one short word. One cache line. */
+#define TK_WCACHE_WORD 21
+#define TK_WCACHE_IDS 8
+#define TK_WCACHE_SIZE 8192 /* entries, direct-mapped: 512 KB */
+typedef struct tk_wcache_ent {
+    uint64_t key;      /* the word's hash mixed with its tokenizer's serial (a bijection,
+                          so equal keys and equal words mean the same tokenizer) */
+    uint8_t len;       /* 0: empty */
+    uint8_t n_ids;
+    char word[TK_WCACHE_WORD + 1];
+    int32_t ids[TK_WCACHE_IDS];
+} tk_wcache_ent;
+
 typedef struct tk_scratch {
     pcre2_match_data *md;
-    tk_buf norm, tmp, bytes;
+    tk_buf norm, tmp, bytes, clean;
     tk_pieces a, b;
+    tk_segments segs, segs2;
     tk_symbol *sym;
     size_t sym_cap;
     tk_heapent *heap;
     size_t heap_cap;
     struct tk_span *spans; /* pre-tokenizer split points */
     size_t spans_cap;
+    /* Word -> ids, for any tokenizer; NULL: no caching. Only a thread's own scratch has
+     * one (see thread_scratch in tokenizer.c). */
+    tk_wcache_ent *wcache;
 } tk_scratch;
 
 int tk_scratch_init(tk_scratch *s, hp_err *err);
+/* Frees buffers that one very long text made large, so a thread's scratch stays small. */
+void tk_scratch_trim(tk_scratch *s);
 void tk_scratch_free(tk_scratch *s);
 
 /* ---- normalizers ------------------------------------------------------------------- */
@@ -272,6 +331,12 @@ typedef struct tk_pretok {
  * when a ByteLevel step ran last: the pieces are raw bytes that the model must read
  * through the GPT-2 byte-to-character table. */
 int tk_pretokenize(const tk_pretok *pt, tk_scratch *sc, bool *bytelevel, hp_err *err);
+/* When all pt does is cut text at the matches of one pattern, keeping every stretch (a
+ * Split with Isolated behaviour, not inverted, or a ByteLevel with its regex and no prefix
+ * space, perhaps followed by a ByteLevel without either: GPT-2, Llama 3, Qwen2), that
+ * pattern, with *bytelevel as tk_pretokenize would set it; else NULL. Encode then runs
+ * BPE on the stretches in place instead of copying them into a piece list. */
+const tk_pattern *tk_pretok_single_split(const tk_pretok *pt, bool *bytelevel);
 void tk_pretok_free(tk_pretok *pt);
 
 /* The GPT-2 table: byte -> code point, and code point -> byte (-1 if none). */
@@ -327,21 +392,13 @@ typedef struct tk_trie {
     tk_trie_node *nodes;
     size_t n, cap;
     int32_t root_child[256]; /* children of the root, by byte: -1 none */
+    int n_first;             /* bytes with a root child */
+    unsigned char first;     /* that byte, when there is one (then memchr finds the places
+                                where a token may start: "<" for the usual special tokens) */
 } tk_trie;
 
 int tk_trie_add(tk_trie *t, const char *s, size_t n, int32_t added, hp_err *err);
 void tk_trie_free(tk_trie *t);
-
-/* A stretch of text: an added token (added >= 0) or text for the model. */
-typedef struct tk_segment {
-    size_t off, len;
-    int32_t added; /* index into t->added, or -1 */
-} tk_segment;
-
-typedef struct tk_segments {
-    tk_segment *v;
-    size_t n, cap;
-} tk_segments;
 
 /* Splits s[0..n) on the added tokens of trie (leftmost-longest, with single_word, lstrip
  * and rstrip applied as the reference does). */
@@ -391,6 +448,8 @@ void tk_decoder_free(tk_decoder *d);
 
 struct hp_tokenizer {
     char *path;            /* for messages */
+    uint64_t serial;       /* unique per loaded tokenizer (a freed one's address can come
+                              back): keys the per-thread word caches */
     tk_vocab vocab;        /* model vocabulary plus added tokens, id -> string */
     uint8_t *model_token;  /* per id: 1 if the model's vocabulary has it (BPE looks only
                               there; a token known only as an added token is not a symbol) */
@@ -403,6 +462,8 @@ struct hp_tokenizer {
     bool has_raw, has_norm;
     tk_normalizer *normalizer;
     tk_pretok *pretok;
+    const tk_pattern *split;  /* tk_pretok_single_split of pretok, or NULL */
+    bool split_bytelevel;
     tk_post post;
     tk_decoder *decoder;
     int32_t bos, eos;

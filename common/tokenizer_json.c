@@ -11,10 +11,22 @@
 
 #include "tokenizer_impl.h"
 
+/* model.vocab or model.merges read from the file text (see find_big): the value's text
+ * from its opening bracket, and its number of entries; p NULL: it is in the cJSON tree. */
+typedef struct big_part {
+    const char *p;
+    size_t len, n;
+} big_part;
+
+typedef struct big_text {
+    big_part vocab, merges;
+} big_text;
+
 typedef struct ctx {
     hp_tokenizer *t;
     const char *path;
     hp_err *err;
+    big_text big;
 } ctx;
 
 static int fail(ctx *c, const char *where, const char *what)
@@ -492,12 +504,379 @@ static int parse_decoder(ctx *c, const cJSON *o, tk_decoder *d, const char *wher
     return unsupported(c, where, type);
 }
 
+/* ---- model.vocab and model.merges straight from the text ---------------------------
+ *
+ * Nearly all of a large tokenizer.json is these two members (Llama 3: 128k vocab entries
+ * and 280k merges in 9 MB). A cJSON tree of them costs a node and a string allocation per
+ * entry, about a third of the load time, and scatters the strings over the heap. So when
+ * both have the plain shape real files have, load cuts them out of the text, lets cJSON
+ * parse the rest (with `{}` and `[]` in their place) and reads them from the text.
+ *
+ * "Plain": strings without control bytes whose escapes are the simple ones or \uXXXX
+ * outside the surrogates and U+0000; ids of at most 15 digits; merges that are "a b"
+ * strings or ["a", "b"] pairs of strings; member names (up to model.vocab/merges) without
+ * escapes, so that they compare as cJSON compares them. Anything else, and any syntax
+ * error, drops the fast path and the whole file goes through cJSON as before: every
+ * message for bad input is the one that path gives. A plain value read here decodes to
+ * exactly what cJSON gives for it. */
+
+/* A cursor over JSON text; strings with escapes are decoded into buf[0] or buf[1]. */
+typedef struct jscan {
+    const char *p, *end;
+    bool started; /* inside an object or array: an element was read, a comma comes next */
+    tk_buf *buf;
+} jscan;
+
+static void js_ws(jscan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
+        s->p++;
+}
+
+static bool js_peek(const jscan *s, char ch)
+{
+    return s->p < s->end && *s->p == ch;
+}
+
+/* Enters the object or array whose bracket is at s->p. */
+static bool js_open(jscan *s, char bracket)
+{
+    if (!js_peek(s, bracket))
+        return false;
+    s->p++;
+    s->started = false;
+    return true;
+}
+
+/* Steps to the next element of the object or array being read: 1 if there is one, 0
+ * past the closing bracket, -1 when the text is not plain. */
+static int js_next(jscan *s, char close)
+{
+    js_ws(s);
+    if (js_peek(s, close)) {
+        s->p++;
+        return 0;
+    }
+    if (s->started) {
+        if (!js_peek(s, ','))
+            return -1;
+        s->p++;
+        js_ws(s);
+    }
+    s->started = true;
+    return s->p < s->end ? 1 : -1;
+}
+
+/* The code point of the four hex digits at p, or 0 where we leave the string to cJSON
+ * (not hex, a surrogate, U+0000). */
+static uint32_t js_hex4(const char *p)
+{
+    uint32_t cp = 0;
+    for (int i = 0; i < 4; i++) {
+        char h = p[i];
+        int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+        if (d < 0)
+            return 0;
+        cp = cp << 4 | (uint32_t)d;
+    }
+    return cp >= 0xd800 && cp <= 0xdfff ? 0 : cp;
+}
+
+/* The rest of a string with escapes, from q (a backslash or control byte; a..q is plain)
+ * decoded into b. */
+static bool js_string_escaped(jscan *s, tk_buf *b, const char *a, const char *q)
+{
+    static const char esc[] = "\"\\/bfnrt", dec[] = "\"\\/\b\f\n\r\t";
+    hp_err ignored; /* out of memory: the cJSON path meets it too and says so */
+    b->n = 0;
+    if (tk_buf_put(b, a, (size_t)(q - a), &ignored) != 0)
+        return false;
+    while (q < s->end) {
+        unsigned char ch = (unsigned char)*q;
+        if (ch == '"') {
+            s->p = q + 1;
+            return true;
+        }
+        if (ch < 0x20)
+            return false;
+        if (ch != '\\') {
+            if (tk_buf_putc(b, (char)ch, &ignored) != 0)
+                return false;
+            q++;
+            continue;
+        }
+        if (q + 1 >= s->end)
+            return false;
+        const char *e = q[1] ? strchr(esc, q[1]) : NULL;
+        if (e) {
+            if (tk_buf_putc(b, dec[e - esc], &ignored) != 0)
+                return false;
+            q += 2;
+            continue;
+        }
+        uint32_t cp = q[1] == 'u' && s->end - q >= 6 ? js_hex4(q + 2) : 0;
+        if (cp == 0 || tk_buf_put_cp(b, cp, &ignored) != 0)
+            return false;
+        q += 6;
+    }
+    return false;
+}
+
+/* A string at s->p: 1 with *out (into the text), 2 with *out decoded into buf[k], 0 when
+ * not plain. */
+static int js_string(jscan *s, int k, const char **out, size_t *n)
+{
+    if (!js_peek(s, '"'))
+        return 0;
+    const char *a = s->p + 1, *q = a;
+    while (q < s->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20)
+        q++;
+    if (q < s->end && *q == '"') {
+        *out = a;
+        *n = (size_t)(q - a);
+        s->p = q + 1;
+        return 1;
+    }
+    if (!js_string_escaped(s, &s->buf[k], a, q))
+        return 0;
+    *out = s->buf[k].p;
+    *n = s->buf[k].n;
+    return 2;
+}
+
+/* A non-negative integer of at most 15 digits (exact as a double; cJSON reads the number
+ * with strtod, which gives the same value). */
+static bool js_uint(jscan *s, double *v)
+{
+    const char *a = s->p;
+    uint64_t x = 0;
+    while (s->p < s->end && *s->p >= '0' && *s->p <= '9' && s->p - a <= 15)
+        x = x * 10 + (uint64_t)(*s->p++ - '0');
+    if (s->p == a || s->p - a > 15)
+        return false;
+    if (s->p < s->end && *s->p && strchr("+-.eE", *s->p))
+        return false; /* a fraction or exponent: cJSON's */
+    *v = (double)x;
+    return true;
+}
+
+/* The next member name of the object being read, s->p left at its value: 1, 0 past the
+ * end of the object, -1 when not plain (a name with escapes could decode to the name we
+ * look for). */
+static int js_member(jscan *s, const char **key, size_t *klen)
+{
+    int r = js_next(s, '}');
+    if (r <= 0)
+        return r;
+    if (js_string(s, 0, key, klen) != 1)
+        return -1;
+    js_ws(s);
+    if (!js_peek(s, ':'))
+        return -1;
+    s->p++;
+    js_ws(s);
+    return 1;
+}
+
+/* Skips one value of any kind. It need not check it: what is skipped stays in the text
+ * that cJSON parses. False at the end of the text. */
+static bool js_skip(jscan *s)
+{
+    int depth = 0;
+    while (s->p < s->end) {
+        char ch = *s->p;
+        if (depth == 0 && (ch == ',' || ch == '}' || ch == ']'))
+            return true; /* after a number or literal */
+        s->p++;
+        if (ch == '"') {
+            while (s->p < s->end && *s->p != '"')
+                s->p += *s->p == '\\' ? 2 : 1;
+            if (s->p >= s->end)
+                return false;
+            s->p++;
+            if (depth == 0)
+                return true;
+        } else if (ch == '{' || ch == '[') {
+            depth++;
+        } else if (ch == '}' || ch == ']') {
+            if (--depth == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
+/* One entry of model.vocab. */
+typedef struct vocab_ent {
+    const char *key;
+    size_t klen;
+    bool is_number;
+    double id;
+} vocab_ent;
+
+static int js_vocab_next(jscan *s, vocab_ent *v)
+{
+    int r = js_next(s, '}');
+    if (r <= 0)
+        return r;
+    if (!js_string(s, 0, &v->key, &v->klen))
+        return -1;
+    js_ws(s);
+    if (!js_peek(s, ':'))
+        return -1;
+    s->p++;
+    js_ws(s);
+    v->is_number = true;
+    return js_uint(s, &v->id) ? 1 : -1;
+}
+
+/* One entry of model.merges: "a b" (a only, pair false) or ["a", "b"]; ok false for
+ * anything else. */
+typedef struct merge_ent {
+    const char *a, *b;
+    size_t al, bl;
+    bool pair, ok;
+} merge_ent;
+
+static int js_merge_next(jscan *s, merge_ent *m)
+{
+    int r = js_next(s, ']');
+    if (r <= 0)
+        return r;
+    m->ok = true;
+    m->pair = js_peek(s, '[');
+    if (!m->pair)
+        return js_string(s, 0, &m->a, &m->al) ? 1 : -1;
+    s->p++;
+    js_ws(s);
+    if (!js_string(s, 0, &m->a, &m->al))
+        return -1;
+    js_ws(s);
+    if (!js_peek(s, ','))
+        return -1;
+    s->p++;
+    js_ws(s);
+    if (!js_string(s, 1, &m->b, &m->bl))
+        return -1;
+    js_ws(s);
+    if (!js_peek(s, ']'))
+        return -1;
+    s->p++;
+    return 1;
+}
+
+/* Reads a whole vocab object or merges array (at s->p) to check it is plain and count
+ * its entries; s->p ends past it. -1 when not plain. */
+static long js_count(jscan *s, bool vocab)
+{
+    if (!js_open(s, vocab ? '{' : '['))
+        return -1;
+    long n = 0;
+    int r;
+    vocab_ent v;
+    merge_ent m;
+    while ((r = vocab ? js_vocab_next(s, &v) : js_merge_next(s, &m)) == 1)
+        n++;
+    return r == 0 ? n : -1;
+}
+
+/* Where the fast path found model.vocab and model.merges in the text. */
+static void find_big(ctx *c, const char *json, size_t len, tk_buf *bufs)
+{
+    big_text *big = &c->big;
+    memset(big, 0, sizeof *big);
+    jscan s = {json, json + len, false, bufs};
+    const char *k;
+    size_t kl;
+    int r;
+    js_ws(&s);
+    if (!js_open(&s, '{'))
+        return;
+    while ((r = js_member(&s, &k, &kl)) == 1 && !(kl == 5 && memcmp(k, "model", 5) == 0))
+        if (!js_skip(&s))
+            return;
+    if (r != 1 || !js_open(&s, '{'))
+        return;
+    bool seen_vocab = false, seen_merges = false;
+    while (!(seen_vocab && seen_merges) && js_member(&s, &k, &kl) == 1) {
+        bool is_vocab = !seen_vocab && kl == 5 && memcmp(k, "vocab", 5) == 0;
+        bool is_merges = !seen_merges && kl == 6 && memcmp(k, "merges", 6) == 0;
+        seen_vocab |= is_vocab;
+        seen_merges |= is_merges;
+        if ((is_vocab && js_peek(&s, '{')) || (is_merges && js_peek(&s, '['))) {
+            jscan in = {s.p, s.end, false, bufs};
+            long n = js_count(&in, is_vocab);
+            if (n < 0) {
+                memset(big, 0, sizeof *big);
+                return;
+            }
+            *(is_vocab ? &big->vocab : &big->merges) = (big_part){s.p, (size_t)(in.p - s.p), (size_t)n};
+            s.p = in.p;
+        } else if (!js_skip(&s)) {
+            break;
+        }
+    }
+}
+
+/* The text with the parts in big replaced by empty ones, for cJSON. */
+static int text_without_big(const big_text *big, const char *json, size_t len, tk_buf *out,
+                            hp_err *err)
+{
+    const big_part *first = &big->vocab, *second = &big->merges;
+    if (!first->p || (second->p && second->p < first->p)) {
+        first = &big->merges;
+        second = &big->vocab;
+    }
+    const char *at = json;
+    for (const big_part *p = first; p; p = p == first ? second : NULL) {
+        if (!p->p)
+            continue;
+        if (tk_buf_put(out, at, (size_t)(p->p - at), err) != 0 ||
+            tk_buf_put(out, p == &big->vocab ? "{}" : "[]", 2, err) != 0)
+            return -1;
+        at = p->p + p->len;
+    }
+    return tk_buf_put(out, at, (size_t)(json + len - at), err);
+}
+
 /* ---- the model --------------------------------------------------------------------- */
 
-static int is_id(const cJSON *v, double limit)
+static bool is_id(bool is_number, double v, double limit)
 {
-    return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < limit &&
-           floor(v->valuedouble) == v->valuedouble;
+    return is_number && v >= 0 && v < limit && floor(v) == v;
+}
+
+/* How far a second cursor runs in front of the one that fills the tables: enough to
+ * overlap the cache misses of the big tables, few enough to keep what it loads. */
+#define PREFETCH_AHEAD 8
+
+/* The entries of model.vocab, from the cJSON tree or from the text. */
+typedef struct vocab_iter {
+    const cJSON *e;
+    jscan s;
+    bool text;
+} vocab_iter;
+
+static void vocab_begin(vocab_iter *it, const ctx *c, const cJSON *vocab, tk_buf *bufs)
+{
+    const big_part *b = &c->big.vocab;
+    it->text = b->p != NULL;
+    it->e = vocab->child;
+    it->s = (jscan){b->p, b->p ? b->p + b->len : NULL, false, bufs};
+    if (it->text)
+        js_open(&it->s, '{');
+}
+
+static bool vocab_next(vocab_iter *it, vocab_ent *v)
+{
+    if (it->text)
+        return js_vocab_next(&it->s, v) == 1; /* checked plain by find_big */
+    if (!it->e)
+        return false;
+    *v = (vocab_ent){it->e->string, strlen(it->e->string), cJSON_IsNumber(it->e), it->e->valuedouble};
+    it->e = it->e->next;
+    return true;
 }
 
 static int parse_vocab(ctx *c, const cJSON *model, const cJSON *added)
@@ -506,9 +885,10 @@ static int parse_vocab(ctx *c, const cJSON *model, const cJSON *added)
     const cJSON *vocab = field(model, "vocab");
     if (!cJSON_IsObject(vocab))
         return fail(c, "model.vocab", "missing or not an object of token -> id");
-    size_t n_vocab = 0, n_added = 0;
-    for (const cJSON *e = vocab->child; e; e = e->next)
-        n_vocab++;
+    size_t n_vocab = c->big.vocab.n, n_added = 0;
+    if (!c->big.vocab.p)
+        for (const cJSON *e = vocab->child; e; e = e->next)
+            n_vocab++;
     if (added)
         for (const cJSON *e = added->child; e; e = e->next)
             n_added++;
@@ -516,50 +896,175 @@ static int parse_vocab(ctx *c, const cJSON *model, const cJSON *added)
      * file makes us allocate per an absurd largest id. */
     double limit = 2.0 * (double)(n_vocab + n_added) + 1024;
     double max_id = -1;
-    for (const cJSON *e = vocab->child; e; e = e->next) {
-        if (!is_id(e, limit))
-            return hp_fail(c->err,
-                           "%s: model.vocab entry \"%s\": id must be an integer from 0 to %.0f "
-                           "(twice the %zu vocab entries and %zu added tokens, plus 1024)",
-                           c->path, e->string, limit - 1, n_vocab, n_added);
-        if (e->valuedouble > max_id)
-            max_id = e->valuedouble;
+    tk_buf bufs[2] = {{0}}, bufs_ahead[2] = {{0}};
+    vocab_iter it;
+    vocab_ent v;
+    int rc = -1;
+    for (vocab_begin(&it, c, vocab, bufs); vocab_next(&it, &v);) {
+        if (!is_id(v.is_number, v.id, limit)) {
+            hp_fail(c->err,
+                    "%s: model.vocab entry \"%.*s\": id must be an integer from 0 to %.0f "
+                    "(twice the %zu vocab entries and %zu added tokens, plus 1024)",
+                    c->path, (int)v.klen, v.key, limit - 1, n_vocab, n_added);
+            goto out;
+        }
+        if (v.id > max_id)
+            max_id = v.id;
     }
     size_t i = 0;
     if (added)
         for (const cJSON *e = added->child; e; e = e->next, i++) {
             const cJSON *id = field(e, "id");
-            if (!is_id(id, limit))
-                return hp_fail(c->err,
-                               "%s: added_tokens[%zu]: \"id\" must be an integer from 0 to %.0f "
-                               "(twice the %zu vocab entries and %zu added tokens, plus 1024)",
-                               c->path, i, limit - 1, n_vocab, n_added);
+            if (!is_id(cJSON_IsNumber(id), id ? id->valuedouble : 0, limit)) {
+                hp_fail(c->err,
+                        "%s: added_tokens[%zu]: \"id\" must be an integer from 0 to %.0f "
+                        "(twice the %zu vocab entries and %zu added tokens, plus 1024)",
+                        c->path, i, limit - 1, n_vocab, n_added);
+                goto out;
+            }
             if (id->valuedouble > max_id)
                 max_id = id->valuedouble;
         }
     size_t n_ids = (size_t)(max_id + 1);
     if (tk_vocab_init(&t->vocab, n_ids, n_vocab + n_added, c->err) != 0)
-        return -1;
+        goto out;
     t->model_token = hp_calloc(n_ids, 1, "the vocabulary", c->err);
     t->added_of_id = hp_malloc(n_ids * sizeof *t->added_of_id, "the vocabulary", c->err);
     if (!t->model_token || !t->added_of_id)
-        return -1;
+        goto out;
     memset(t->added_of_id, 0xff, n_ids * sizeof *t->added_of_id);
-    for (const cJSON *e = vocab->child; e; e = e->next) {
-        int32_t id = (int32_t)e->valuedouble, dup;
+    /* a second cursor runs PREFETCH_AHEAD entries in front, loading their slots */
+    vocab_iter ahead;
+    vocab_ent va;
+    vocab_begin(&ahead, c, vocab, bufs_ahead);
+    for (int k = 0; k < PREFETCH_AHEAD && vocab_next(&ahead, &va); k++)
+        tk_vocab_prefetch(&t->vocab, va.key, va.klen);
+    for (vocab_begin(&it, c, vocab, bufs); vocab_next(&it, &v);) {
+        if (vocab_next(&ahead, &va))
+            tk_vocab_prefetch(&t->vocab, va.key, va.klen);
+        int32_t id = (int32_t)v.id, dup;
         size_t len;
         const char *have = tk_vocab_str(&t->vocab, id, &len);
-        if (have)
-            return hp_fail(c->err, "%s: model.vocab: id %d is given to both \"%.*s\" and \"%s\"",
-                           c->path, (int)id, (int)len, have, e->string);
-        if (tk_vocab_set(&t->vocab, id, e->string, strlen(e->string), &dup, c->err) != 0) {
+        if (have) {
+            hp_fail(c->err, "%s: model.vocab: id %d is given to both \"%.*s\" and \"%.*s\"",
+                    c->path, (int)id, (int)len, have, (int)v.klen, v.key);
+            goto out;
+        }
+        if (tk_vocab_set(&t->vocab, id, v.key, v.klen, &dup, c->err) != 0) {
             if (dup >= 0)
-                return hp_fail(c->err, "%s: model.vocab: token \"%s\" appears twice (ids %d and %d)",
-                               c->path, e->string, (int)dup, (int)id);
-            return -1;
+                hp_fail(c->err, "%s: model.vocab: token \"%.*s\" appears twice (ids %d and %d)",
+                        c->path, (int)v.klen, v.key, (int)dup, (int)id);
+            goto out;
         }
         t->model_token[id] = 1;
     }
+    rc = 0;
+out:
+    for (int k = 0; k < 2; k++) {
+        tk_buf_free(&bufs[k]);
+        tk_buf_free(&bufs_ahead[k]);
+    }
+    return rc;
+}
+
+/* The entries of model.merges, from the cJSON tree or from the text. */
+typedef struct merge_iter {
+    const cJSON *e;
+    jscan s;
+    bool text;
+} merge_iter;
+
+static void merge_begin(merge_iter *it, const ctx *c, const cJSON *merges, tk_buf *bufs)
+{
+    const big_part *b = &c->big.merges;
+    it->text = b->p != NULL;
+    it->e = merges ? merges->child : NULL;
+    it->s = (jscan){b->p, b->p ? b->p + b->len : NULL, false, bufs};
+    if (it->text)
+        js_open(&it->s, '[');
+}
+
+static bool merge_next(merge_iter *it, merge_ent *m)
+{
+    if (it->text)
+        return js_merge_next(&it->s, m) == 1; /* checked plain by find_big */
+    const cJSON *e = it->e;
+    if (!e)
+        return false;
+    it->e = e->next;
+    *m = (merge_ent){0};
+    if (cJSON_IsString(e)) {
+        m->a = e->valuestring, m->al = strlen(m->a), m->ok = true;
+    } else if (cJSON_IsArray(e) && cJSON_GetArraySize(e) == 2 && cJSON_IsString(e->child) &&
+               cJSON_IsString(e->child->next)) {
+        m->a = e->child->valuestring, m->al = strlen(m->a);
+        m->b = e->child->next->valuestring, m->bl = strlen(m->b);
+        m->pair = m->ok = true;
+    }
+    return true;
+}
+
+/* Splits an "a b" merge into a and b; false when it is not two tokens and one space. */
+static bool split_merge(merge_ent *m)
+{
+    if (m->pair)
+        return true;
+    const char *sp = memchr(m->a, ' ', m->al);
+    size_t rest = sp ? m->al - (size_t)(sp + 1 - m->a) : 0;
+    if (!sp || memchr(sp + 1, ' ', rest))
+        return false;
+    m->b = sp + 1;
+    m->bl = rest;
+    m->al = (size_t)(sp - m->a);
+    return true;
+}
+
+/* The merged token of a + b into cat: b loses the continuing-subword prefix it carries. */
+static int merged_text(const hp_tokenizer *t, const merge_ent *m, tk_buf *cat, hp_err *err)
+{
+    const char *b = m->b;
+    size_t bl = m->bl;
+    if (t->bpe.cont_prefix && bl >= t->bpe.cont_prefix_len &&
+        memcmp(b, t->bpe.cont_prefix, t->bpe.cont_prefix_len) == 0)
+        b += t->bpe.cont_prefix_len, bl -= t->bpe.cont_prefix_len;
+    cat->n = 0;
+    return tk_buf_put(cat, m->a, m->al, err) != 0 || tk_buf_put(cat, b, bl, err) != 0 ? -1 : 0;
+}
+
+/* Starts loading the vocabulary slots a merge will look up (see tk_vocab_prefetch). */
+static void prefetch_merge(const hp_tokenizer *t, merge_ent m, tk_buf *cat)
+{
+    hp_err ignored;
+    if (!m.ok || !split_merge(&m) || merged_text(t, &m, cat, &ignored) != 0)
+        return;
+    tk_vocab_prefetch(&t->vocab, m.a, m.al);
+    tk_vocab_prefetch(&t->vocab, m.b, m.bl);
+    tk_vocab_prefetch(&t->vocab, cat->p, cat->n);
+}
+
+/* Checks merge number rank and appends it to staged (put in the table afterwards, all at
+ * once, which lets the table's cache misses overlap too). */
+static int check_merge(ctx *c, size_t rank, const merge_ent *m, tk_buf *cat, tk_merge *staged)
+{
+    hp_tokenizer *t = c->t;
+    if (!m->ok)
+        return hp_fail(c->err, "%s: model.merges[%zu]: expected \"a b\" or [\"a\", \"b\"]",
+                       c->path, rank);
+    merge_ent s = *m;
+    if (!split_merge(&s))
+        return hp_fail(c->err, "%s: model.merges[%zu] \"%.*s\": expected two tokens separated by one space",
+                       c->path, rank, (int)m->al, m->a);
+    if (merged_text(t, &s, cat, c->err) != 0)
+        return -1;
+    int32_t ia = tk_vocab_find(&t->vocab, s.a, s.al), ib = tk_vocab_find(&t->vocab, s.b, s.bl);
+    int32_t im = tk_vocab_find(&t->vocab, cat->p, cat->n);
+    if (ia < 0 || ib < 0 || im < 0) {
+        const char *which = ia < 0 ? s.a : ib < 0 ? s.b : cat->p;
+        int wl = (int)(ia < 0 ? s.al : ib < 0 ? s.bl : cat->n);
+        return hp_fail(c->err, "%s: model.merges[%zu] \"%.*s\" + \"%.*s\": \"%.*s\" is not in the vocabulary",
+                       c->path, rank, (int)s.al, s.a, (int)s.bl, s.b, wl, which);
+    }
+    *staged = (tk_merge){(uint64_t)(uint32_t)ia << 32 | (uint32_t)ib, (int32_t)rank, im};
     return 0;
 }
 
@@ -569,57 +1074,40 @@ static int parse_merges(ctx *c, const cJSON *model)
     const cJSON *merges = field(model, "merges");
     if (merges && !cJSON_IsArray(merges))
         return fail(c, "model.merges", "must be an array");
-    size_t n = 0;
-    if (merges)
+    size_t n = c->big.merges.n;
+    if (merges && !c->big.merges.p)
         for (const cJSON *e = merges->child; e; e = e->next)
             n++;
     if (tk_mergemap_init(&t->bpe.merges, n, c->err) != 0)
         return -1;
-    tk_buf cat = {0};
+    tk_merge *staged = hp_malloc((n ? n : 1) * sizeof *staged, "the merge table", c->err);
+    if (!staged)
+        return -1;
+    tk_buf cat = {0}, cat_ahead = {0}, bufs[2] = {{0}}, bufs_ahead[2] = {{0}};
     size_t rank = 0;
     int rc = -1;
-    for (const cJSON *e = merges ? merges->child : NULL; e; e = e->next, rank++) {
-        const char *a, *b;
-        size_t al, bl;
-        if (cJSON_IsString(e)) {
-            const char *s = e->valuestring, *sp = strchr(s, ' ');
-            if (!sp || strchr(sp + 1, ' ')) {
-                hp_fail(c->err, "%s: model.merges[%zu] \"%s\": expected two tokens separated by one space",
-                        c->path, rank, s);
-                goto out;
-            }
-            a = s, al = (size_t)(sp - s), b = sp + 1, bl = strlen(b);
-        } else if (cJSON_IsArray(e) && cJSON_GetArraySize(e) == 2 &&
-                   cJSON_IsString(e->child) && cJSON_IsString(e->child->next)) {
-            a = e->child->valuestring, al = strlen(a);
-            b = e->child->next->valuestring, bl = strlen(b);
-        } else {
-            hp_fail(c->err, "%s: model.merges[%zu]: expected \"a b\" or [\"a\", \"b\"]", c->path, rank);
+    merge_iter it, ahead;
+    merge_ent m, ma;
+    /* a second cursor runs PREFETCH_AHEAD merges in front, loading their slots */
+    merge_begin(&ahead, c, merges, bufs_ahead);
+    for (int k = 0; k < PREFETCH_AHEAD && merge_next(&ahead, &ma); k++)
+        prefetch_merge(t, ma, &cat_ahead);
+    for (merge_begin(&it, c, merges, bufs); merge_next(&it, &m) && rank < n; rank++) {
+        if (merge_next(&ahead, &ma))
+            prefetch_merge(t, ma, &cat_ahead);
+        if (check_merge(c, rank, &m, &cat, &staged[rank]) != 0)
             goto out;
-        }
-        int32_t ia = tk_vocab_find(&t->vocab, a, al), ib = tk_vocab_find(&t->vocab, b, bl);
-        /* the merged token: b loses the continuing-subword prefix it carries */
-        const char *b2 = b;
-        size_t b2l = bl;
-        if (t->bpe.cont_prefix && bl >= t->bpe.cont_prefix_len &&
-            memcmp(b, t->bpe.cont_prefix, t->bpe.cont_prefix_len) == 0)
-            b2 += t->bpe.cont_prefix_len, b2l -= t->bpe.cont_prefix_len;
-        cat.n = 0;
-        if (tk_buf_put(&cat, a, al, c->err) != 0 || tk_buf_put(&cat, b2, b2l, c->err) != 0)
-            goto out;
-        int32_t im = tk_vocab_find(&t->vocab, cat.p, cat.n);
-        if (ia < 0 || ib < 0 || im < 0) {
-            const char *which = ia < 0 ? a : ib < 0 ? b : cat.p;
-            int wl = (int)(ia < 0 ? al : ib < 0 ? bl : cat.n);
-            hp_fail(c->err, "%s: model.merges[%zu] \"%.*s\" + \"%.*s\": \"%.*s\" is not in the vocabulary",
-                    c->path, rank, (int)al, a, (int)bl, b, wl, which);
-            goto out;
-        }
-        tk_mergemap_put(&t->bpe.merges, ia, ib, (int32_t)rank, im);
     }
+    tk_mergemap_put_all(&t->bpe.merges, staged, rank);
     rc = 0;
 out:
+    free(staged);
     tk_buf_free(&cat);
+    tk_buf_free(&cat_ahead);
+    for (int k = 0; k < 2; k++) {
+        tk_buf_free(&bufs[k]);
+        tk_buf_free(&bufs_ahead[k]);
+    }
     return rc;
 }
 
@@ -691,14 +1179,38 @@ static int parse_model(ctx *c, const cJSON *root)
     return parse_added(c, added);
 }
 
-int tk_load_json(hp_tokenizer *t, const char *json, size_t len, hp_err *err)
+/* The cJSON tree of the file: of the text less model.vocab and model.merges when find_big
+ * took them (the fast path), else of all of it. */
+static cJSON *parse_json(ctx *c, const char *json, size_t len)
 {
-    ctx c = {t, t->path, err};
+    tk_buf bufs[2] = {{0}}, rest = {0};
+    find_big(c, json, len, bufs);
+    tk_buf_free(&bufs[0]);
+    tk_buf_free(&bufs[1]);
+    if (c->big.vocab.p || c->big.merges.p) {
+        hp_err ignored; /* out of memory here: the full parse below meets it and says so */
+        cJSON *root = NULL;
+        if (text_without_big(&c->big, json, len, &rest, &ignored) == 0)
+            root = cJSON_ParseWithLength(rest.p, rest.n);
+        tk_buf_free(&rest);
+        if (root)
+            return root;
+        memset(&c->big, 0, sizeof c->big); /* a syntax error elsewhere: cJSON reports it */
+    }
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
     if (!root)
-        return hp_fail(err, "%s: not valid JSON (near byte %zu)", t->path,
-                       end ? (size_t)(end - json) : 0);
+        hp_fail(c->err, "%s: not valid JSON (near byte %zu)", c->path,
+                end ? (size_t)(end - json) : 0);
+    return root;
+}
+
+int tk_load_json(hp_tokenizer *t, const char *json, size_t len, hp_err *err)
+{
+    ctx c = {.t = t, .path = t->path, .err = err};
+    cJSON *root = parse_json(&c, json, len);
+    if (!root)
+        return -1;
     int rc = -1;
     if (!cJSON_IsObject(root)) {
         fail(&c, "top level", "expected a JSON object");

@@ -89,7 +89,7 @@ typedef struct spans {
 static int span_push(spans *sp, size_t s, size_t e, bool m, hp_err *err)
 {
     tk_scratch *sc = sp->sc;
-    if (hp_grow((void **)&sc->spans, &sc->spans_cap, sp->n + 1, sizeof *sc->spans, "split points", err) != 0)
+    if (sp->n == sc->spans_cap && hp_grow((void **)&sc->spans, &sc->spans_cap, sp->n + 1, sizeof *sc->spans, "split points", err) != 0)
         return -1;
     sc->spans[sp->n++] = (tk_span){s, e, m};
     return 0;
@@ -253,6 +253,12 @@ static int materialize(tk_scratch *sc, hp_err *err)
     return 0;
 }
 
+/* A ByteLevel step that leaves the pieces as they are. */
+static bool bytelevel_identity(const tk_pretok *pt)
+{
+    return pt->type == TK_PRE_BYTELEVEL && !pt->use_regex && !pt->add_prefix_space;
+}
+
 static int run(const tk_pretok *pt, tk_scratch *sc, bool *bytelevel, hp_err *err)
 {
     if (pt->type == TK_PRE_SEQUENCE) {
@@ -265,6 +271,11 @@ static int run(const tk_pretok *pt, tk_scratch *sc, bool *bytelevel, hp_err *err
         if (materialize(sc, err) != 0)
             return -1;
         *bytelevel = false;
+    }
+    if (bytelevel_identity(pt)) {
+        /* leaves the pieces as they are (Llama 3 style: after a Split): no copy */
+        *bytelevel = true;
+        return 0;
     }
     tk_pieces *in = &sc->a, *out = &sc->b;
     tk_pieces_clear(out);
@@ -374,6 +385,34 @@ int tk_pretokenize(const tk_pretok *pt, tk_scratch *sc, bool *bytelevel, hp_err 
 {
     *bytelevel = false;
     return run(pt, sc, bytelevel, err);
+}
+
+static const tk_pattern *isolated_split(const tk_pretok *pt)
+{
+    if (pt->type == TK_PRE_SPLIT && pt->behavior == TK_SPLIT_ISOLATED && !pt->invert)
+        return &pt->pattern;
+    if (pt->type == TK_PRE_BYTELEVEL && pt->use_regex && !pt->add_prefix_space)
+        return &pt->pattern;
+    return NULL;
+}
+
+const tk_pattern *tk_pretok_single_split(const tk_pretok *pt, bool *bytelevel)
+{
+    *bytelevel = false;
+    if (!pt)
+        return NULL;
+    if (pt->type == TK_PRE_SEQUENCE && pt->n_items == 1)
+        return tk_pretok_single_split(&pt->items[0], bytelevel);
+    if (pt->type == TK_PRE_SEQUENCE && pt->n_items == 2) {
+        const tk_pattern *p = isolated_split(&pt->items[0]);
+        if (!p || !bytelevel_identity(&pt->items[1]))
+            return NULL;
+        *bytelevel = true;
+        return p;
+    }
+    const tk_pattern *p = isolated_split(pt);
+    *bytelevel = p && pt->type == TK_PRE_BYTELEVEL;
+    return p;
 }
 
 void tk_pretok_free(tk_pretok *pt)

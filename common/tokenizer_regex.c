@@ -120,7 +120,7 @@ int tk_regex_compile(tk_pattern *p, const char *hf_regex, const char *where, hp_
                        (char *)msg, (size_t)off);
     }
     /* JIT is an optimisation: where the platform lacks it the interpreter runs. */
-    pcre2_jit_compile(p->re, PCRE2_JIT_COMPLETE);
+    p->jit = pcre2_jit_compile(p->re, PCRE2_JIT_COMPLETE) == 0;
     p->is_regex = true;
     return 0;
 }
@@ -160,7 +160,8 @@ int tk_pattern_find(const tk_pattern *p, const char *s, size_t n, size_t start,
     }
     if (start > n)
         return 0;
-    int rc = pcre2_match(p->re, (PCRE2_SPTR)s, n, start, PCRE2_NO_UTF_CHECK, md, NULL);
+    int rc = p->jit ? pcre2_jit_match(p->re, (PCRE2_SPTR)s, n, start, 0, md, NULL)
+                    : pcre2_match(p->re, (PCRE2_SPTR)s, n, start, PCRE2_NO_UTF_CHECK, md, NULL);
     if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
         rc = pcre2_match(p->re, (PCRE2_SPTR)s, n, start, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, md,
                          NULL);

@@ -23,21 +23,6 @@ int tk_buf_reserve(tk_buf *b, size_t extra, hp_err *err)
     return 0;
 }
 
-int tk_buf_put(tk_buf *b, const void *s, size_t n, hp_err *err)
-{
-    if (tk_buf_reserve(b, n + 1, err) != 0)
-        return -1;
-    if (n)
-        memcpy(b->p + b->n, s, n);
-    b->n += n;
-    return 0;
-}
-
-int tk_buf_putc(tk_buf *b, char c, hp_err *err)
-{
-    return tk_buf_put(b, &c, 1, err);
-}
-
 int tk_buf_put_cp(tk_buf *b, uint32_t cp, hp_err *err)
 {
     char tmp[4];
@@ -211,6 +196,35 @@ bool tk_is_punctuation(uint32_t c)
 
 /* ---- hashing ----------------------------------------------------------------------- */
 
+/* The n <= 8 bytes at s as a number, s[0] lowest (what memcpy into a zeroed word gives on
+ * a little-endian machine), with a few whole loads: a memcpy of variable length compiles
+ * to a byte loop, and this runs for every token looked up. */
+static inline uint64_t load_le(const char *s, size_t n)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (n == 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        return w;
+    }
+    if (n >= 4) { /* two loads that overlap in the middle: equal bytes, so OR is exact */
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        return a | (uint64_t)b << (8 * (n - 4));
+    }
+    if (n == 0)
+        return 0;
+    return (uint64_t)(unsigned char)s[0] | (uint64_t)(unsigned char)s[n / 2] << (8 * (n / 2)) |
+           (uint64_t)(unsigned char)s[n - 1] << (8 * (n - 1));
+#else
+    uint64_t w = 0;
+    for (size_t i = 0; i < n; i++)
+        w |= (uint64_t)(unsigned char)s[i] << (8 * i);
+    return w;
+#endif
+}
+
 /* A multiply-mix over 8-byte words: token strings are short, so per-byte loops (FNV)
  * would dominate the lookup. */
 uint64_t tk_hash(const char *s, size_t n)
@@ -226,9 +240,7 @@ uint64_t tk_hash(const char *s, size_t n)
         n -= 8;
     }
     if (n) {
-        uint64_t w = 0;
-        memcpy(&w, s, n);
-        h = (h ^ w) * K;
+        h = (h ^ load_le(s, n)) * K;
         h ^= h >> 29;
     }
     h *= 0xbf58476d1ce4e5b9ull;
@@ -255,6 +267,46 @@ int tk_vocab_init(tk_vocab *v, size_t n_ids, size_t expected, hp_err *err)
     return 0;
 }
 
+/* The slot key of s[0..n) (see tk_slot). */
+static inline void slot_key(unsigned char key[1 + TK_SLOT_BYTES], const char *s, size_t n)
+{
+    size_t m = n < TK_SLOT_BYTES ? n : TK_SLOT_BYTES;
+    key[0] = (unsigned char)(n < 255 ? n : 255);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t lo = load_le(s, m < 8 ? m : 8);
+    uint32_t hi = (uint32_t)(m > 8 ? load_le(s + 8, m - 8) : 0);
+    memcpy(key + 1, &lo, 8);
+    memcpy(key + 9, &hi, TK_SLOT_BYTES - 8);
+#else
+    memset(key + 1, 0, TK_SLOT_BYTES);
+    memcpy(key + 1, s, m);
+#endif
+}
+
+static inline bool key_eq(const unsigned char *a, const unsigned char *b)
+{
+    uint64_t a0, b0;
+    uint32_t a1, b1;
+    memcpy(&a0, a, 8), memcpy(&b0, b, 8);
+    memcpy(&a1, a + 8, 4), memcpy(&b1, b + 8, 4);
+    return a0 == b0 && a1 == b1;
+}
+
+/* The hash of a token: a short one is all in its key, hashed as two words. */
+static inline uint64_t slot_hash(const unsigned char *key, const char *s, size_t n)
+{
+    if (n > TK_SLOT_BYTES)
+        return tk_hash(s, n);
+    uint64_t a, h;
+    uint32_t b;
+    memcpy(&a, key, 8);
+    memcpy(&b, key + 8, 4);
+    h = (a ^ 0x5bd1e9955bd1e995ull) * 0x9E3779B97F4A7C15ull;
+    h ^= h >> 29;
+    h = (h ^ b) * 0xbf58476d1ce4e5b9ull;
+    return h ^ (h >> 31);
+}
+
 static int vocab_grow_map(tk_vocab *v, hp_err *err)
 {
     size_t cap = (v->map.mask + 1) * 2;
@@ -266,8 +318,7 @@ static int vocab_grow_map(tk_vocab *v, hp_err *err)
         tk_slot e = v->map.slots[i];
         if (e.id < 0)
             continue;
-        uint64_t h = tk_hash(v->pool.p + v->off[e.id], v->len[e.id]);
-        size_t j = h & (cap - 1);
+        size_t j = slot_hash(e.key, v->pool.p + v->off[e.id], v->len[e.id]) & (cap - 1);
         while (slots[j].id >= 0)
             j = (j + 1) & (cap - 1);
         slots[j] = e;
@@ -278,16 +329,19 @@ static int vocab_grow_map(tk_vocab *v, hp_err *err)
     return 0;
 }
 
-/* Linear probing: the slot holding s, or the empty slot where it would go. */
-static inline size_t vocab_probe(const tk_vocab *v, const char *s, size_t n, uint32_t *tag)
+/* Linear probing: the slot holding s, or the empty slot where it would go; key is the
+ * slot key of s. */
+static inline size_t vocab_probe(const tk_vocab *v, const char *s, size_t n,
+                                 const unsigned char *key)
 {
-    uint64_t h = tk_hash(s, n);
-    *tag = (uint32_t)(h >> 32);
-    size_t i = h & v->map.mask;
+    size_t i = slot_hash(key, s, n) & v->map.mask;
     for (;;) {
-        tk_slot e = v->map.slots[i];
-        if (e.id < 0 ||
-            (e.tag == *tag && v->len[e.id] == n && memcmp(v->pool.p + v->off[e.id], s, n) == 0))
+        const tk_slot *e = &v->map.slots[i];
+        if (e->id < 0)
+            return i;
+        if (key_eq(e->key, key) &&
+            (n <= TK_SLOT_BYTES ||
+             (v->len[e->id] == n && memcmp(v->pool.p + v->off[e->id], s, n) == 0)))
             return i;
         i = (i + 1) & v->map.mask;
     }
@@ -295,8 +349,16 @@ static inline size_t vocab_probe(const tk_vocab *v, const char *s, size_t n, uin
 
 int32_t tk_vocab_find(const tk_vocab *v, const char *s, size_t n)
 {
-    uint32_t tag;
-    return v->map.slots[vocab_probe(v, s, n, &tag)].id;
+    unsigned char key[1 + TK_SLOT_BYTES];
+    slot_key(key, s, n);
+    return v->map.slots[vocab_probe(v, s, n, key)].id;
+}
+
+void tk_vocab_prefetch(const tk_vocab *v, const char *s, size_t n)
+{
+    unsigned char key[1 + TK_SLOT_BYTES];
+    slot_key(key, s, n);
+    __builtin_prefetch(&v->map.slots[slot_hash(key, s, n) & v->map.mask]);
 }
 
 int tk_vocab_set(tk_vocab *v, int32_t id, const char *s, size_t n, int32_t *dup, hp_err *err)
@@ -304,8 +366,9 @@ int tk_vocab_set(tk_vocab *v, int32_t id, const char *s, size_t n, int32_t *dup,
     *dup = -1;
     if ((v->map.count + 1) * 2 > v->map.mask + 1 && vocab_grow_map(v, err) != 0)
         return -1;
-    uint32_t tag;
-    size_t i = vocab_probe(v, s, n, &tag);
+    tk_slot e;
+    slot_key(e.key, s, n);
+    size_t i = vocab_probe(v, s, n, e.key);
     if (v->map.slots[i].id >= 0) {
         *dup = v->map.slots[i].id;
         return -1;
@@ -316,7 +379,8 @@ int tk_vocab_set(tk_vocab *v, int32_t id, const char *s, size_t n, int32_t *dup,
     v->len[id] = (uint32_t)n;
     if (tk_buf_put(&v->pool, s, n, err) != 0)
         return -1;
-    v->map.slots[i] = (tk_slot){id, tag};
+    e.id = id;
+    v->map.slots[i] = e;
     v->map.count++;
     return 0;
 }
@@ -332,8 +396,10 @@ void tk_vocab_free(tk_vocab *v)
 
 int tk_mergemap_init(tk_mergemap *m, size_t expected, hp_err *err)
 {
+    /* Filled to at most 4/7 (linear probing stays short), and no emptier: Llama 3's
+     * 280k merges then take 8 MB, not 16, so more of the table stays in the cache. */
     size_t cap = 16;
-    while (cap < expected * 2 + 16)
+    while (cap < expected * 7 / 4 + 16)
         cap *= 2;
     m->slots = hp_malloc(cap * sizeof *m->slots, "the merge table", err);
     if (!m->slots)
@@ -359,6 +425,19 @@ void tk_mergemap_put(tk_mergemap *m, int32_t a, int32_t b, int32_t rank, int32_t
     m->slots[i].id = id;
 }
 
+void tk_mergemap_put_all(tk_mergemap *m, const tk_merge *v, size_t n)
+{
+    /* The table is larger than the cache for big vocabularies: loading the slot of an
+     * entry a few entries ahead overlaps the misses. */
+    enum { AHEAD = 16 };
+    for (size_t k = 0; k < n; k++) {
+        if (k + AHEAD < n)
+            __builtin_prefetch(&m->slots[tk_pair_slot(v[k + AHEAD].key, m->mask)], 1);
+        tk_mergemap_put(m, (int32_t)(v[k].key >> 32), (int32_t)(uint32_t)v[k].key, v[k].rank,
+                        v[k].id);
+    }
+}
+
 void tk_mergemap_free(tk_mergemap *m)
 {
     free(m->slots);
@@ -369,7 +448,7 @@ void tk_mergemap_free(tk_mergemap *m)
 
 int tk_pieces_add(tk_pieces *p, const char *s, size_t n, bool at_start, hp_err *err)
 {
-    if (hp_grow((void **)&p->v, &p->cap, p->n + 1, sizeof *p->v, "pieces", err) != 0)
+    if (p->n == p->cap && hp_grow((void **)&p->v, &p->cap, p->n + 1, sizeof *p->v, "pieces", err) != 0)
         return -1;
     size_t off = p->text.n;
     if (tk_buf_put(&p->text, s, n, err) != 0)
@@ -408,18 +487,43 @@ int tk_scratch_init(tk_scratch *s, hp_err *err)
     return 0;
 }
 
+/* Everything but the match data and the word cache. */
+static void scratch_free_buffers(tk_scratch *s)
+{
+    tk_buf_free(&s->norm);
+    tk_buf_free(&s->tmp);
+    tk_buf_free(&s->bytes);
+    tk_buf_free(&s->clean);
+    tk_pieces_free(&s->a);
+    tk_pieces_free(&s->b);
+    free(s->segs.v);
+    free(s->segs2.v);
+    memset(&s->segs, 0, sizeof s->segs);
+    memset(&s->segs2, 0, sizeof s->segs2);
+    free(s->sym);
+    free(s->heap);
+    free(s->spans);
+    s->sym = NULL, s->heap = NULL, s->spans = NULL;
+    s->sym_cap = s->heap_cap = s->spans_cap = 0;
+}
+
+void tk_scratch_trim(tk_scratch *s)
+{
+    const size_t big = (size_t)16 << 20;
+    if (s->norm.cap > big || s->tmp.cap > big || s->bytes.cap > big || s->clean.cap > big ||
+        s->a.text.cap > big || s->b.text.cap > big || s->a.cap * sizeof *s->a.v > big ||
+        s->b.cap * sizeof *s->b.v > big || s->segs.cap * sizeof *s->segs.v > big ||
+        s->sym_cap * sizeof *s->sym > big || s->heap_cap * sizeof *s->heap > big ||
+        s->spans_cap > big / 32)
+        scratch_free_buffers(s);
+}
+
 void tk_scratch_free(tk_scratch *s)
 {
     if (s->md)
         pcre2_match_data_free(s->md);
-    tk_buf_free(&s->norm);
-    tk_buf_free(&s->tmp);
-    tk_buf_free(&s->bytes);
-    tk_pieces_free(&s->a);
-    tk_pieces_free(&s->b);
-    free(s->sym);
-    free(s->heap);
-    free(s->spans);
+    scratch_free_buffers(s);
+    free(s->wcache);
     memset(s, 0, sizeof *s);
 }
 
@@ -427,7 +531,7 @@ void tk_scratch_free(tk_scratch *s)
 
 int hp_ids_push(hp_ids *v, int32_t id, hp_err *err)
 {
-    if (hp_grow((void **)&v->ids, &v->cap, v->n + 1, sizeof *v->ids, "token ids", err) != 0)
+    if (v->n == v->cap && hp_grow((void **)&v->ids, &v->cap, v->n + 1, sizeof *v->ids, "token ids", err) != 0)
         return -1;
     v->ids[v->n++] = id;
     return 0;
