@@ -20,6 +20,9 @@ typedef struct norms_run {
     /* the rows: a model's embedding or word vectors */
     hp_model *model;
     const hp_tensor *emb, *head; /* head: the untied output matrix, or NULL */
+    hp_sha256_job *checksums;    /* the inputs' SHA-256, computed while the rest runs */
+    const char **input_files;
+    size_t n_input_files;
     hp_vectors vec;
     float *rows;
     size_t n, dim;
@@ -55,6 +58,6 @@ int norms_groups_compute(norms_run *r, const hp_tokenizer *tok, const hp_word_co
 void norms_groups_free(norms_run *r);
 int norms_pca(norms_run *r, hp_err *err);
 void norms_print(const norms_run *r);
-int norms_write_report(const norms_run *r, const char *out, hp_err *err);
+int norms_write_report(norms_run *r, const char *out, hp_err *err);
 
 #endif

@@ -240,17 +240,22 @@ static void write_pca(writer *w, const norms_run *r)
             hp_report_attr_f64(w->r, "pca", "angle_bound", p->angle_bound, w->err) == 0;
 }
 
-int norms_write_report(const norms_run *r, const char *out, hp_err *err)
+int norms_write_report(norms_run *r, const char *out, hp_err *err)
 {
     writer w = {hp_report_begin(out, "norms", g_cli.argc, g_cli.argv, HYPLORA_VERSION, err), err,
                 1};
     if (!w.r)
         return -1;
-    /* inputs: the vectors file, or the model's weight files; /freq's own are in /freq */
-    if (r->is_vectors)
-        w.ok = hp_report_add_input(w.r, r->input, err) == 0;
-    for (size_t i = 0; w.ok && r->model && i < r->model->n_files; i++)
-        w.ok = hp_report_add_input(w.r, r->model->files[i]->path, err) == 0;
+    /* inputs: the vectors file, or the model's weight files (/freq's own are in /freq),
+     * hashed while the command ran */
+    char (*hex)[HP_SHA256_HEX] = hp_malloc(r->n_input_files * sizeof *hex, "checksums", err);
+    hp_sha256_job *job = r->checksums;
+    r->checksums = NULL;
+    int hashed = hp_sha256_files_end(job, hex, err); /* always joined; hex NULL discards */
+    w.ok = hex && hashed == 0;
+    for (size_t i = 0; w.ok && i < r->n_input_files; i++)
+        w.ok = hp_report_add_input_hex(w.r, r->input_files[i], hex[i], err) == 0;
+    free(hex);
     f64(&w, "norm", r->n, r->norm, "L2 norm of each embedding row (index = token id or vector "
                                   "index)", NULL);
     f64(&w, "centered_norm", r->n, r->centered,

@@ -583,11 +583,11 @@ fail:
     return NULL;
 }
 
-int hp_report_add_input(hp_report *r, const char *file_path, hp_err *err)
+int hp_report_add_input_hex(hp_report *r, const char *file_path, const char *hex, hp_err *err)
 {
-    char hex[HP_SHA256_HEX];
-    if (hp_sha256_file(file_path, hex, err) < 0)
-        return hp_failctx(err, "%s: recording an input of /%s", r->path, r->group);
+    if (strlen(hex) != 64 || strspn(hex, "0123456789abcdef") != 64)
+        return hp_fail(err, "%s: the SHA-256 given for input %s is not 64 lower-case hex digits",
+                       r->path, file_path);
     /* Absolute, so that the record means something wherever the report is read. */
     char *abs = realpath(file_path, NULL);
     char *clean = utf8_sanitized(abs ? abs : file_path, err);
@@ -597,6 +597,14 @@ int hp_report_add_input(hp_report *r, const char *file_path, hp_err *err)
     int rc = push_input(&r->new_files, &r->new_sha, clean, hex, err);
     free(clean);
     return rc;
+}
+
+int hp_report_add_input(hp_report *r, const char *file_path, hp_err *err)
+{
+    char hex[HP_SHA256_HEX];
+    if (hp_sha256_file(file_path, hex, err) < 0)
+        return hp_failctx(err, "%s: recording an input of /%s", r->path, r->group);
+    return hp_report_add_input_hex(r, file_path, hex, err);
 }
 
 /* Checks a dataset name and that it is new; writes "/group/name" into where. */

@@ -42,6 +42,10 @@ hp_report *hp_report_begin(const char *path, const char *group, int argc, char *
  * Adding the same file twice records it once. */
 int hp_report_add_input(hp_report *r, const char *file_path, hp_err *err);
 
+/* The same with the file's SHA-256 (64 lower-case hex digits) already computed, e.g. by
+ * hp_sha256_files_begin while the command worked. */
+int hp_report_add_input_hex(hp_report *r, const char *file_path, const char *hex, hp_err *err);
+
 /* Writes a dataset `name` (relative to the group) of the given rank (0 for a scalar, at
  * most HP_REPORT_MAX_RANK) and dims, row-major, with its definition (required: what the
  * numbers are, in a sentence) and units (NULL when dimensionless or a count). A name may

@@ -36,4 +36,12 @@ void hp_sha256_hex(const unsigned char digest[HP_SHA256_DIGEST], char hex[HP_SHA
  * no more memory than that) and writes the hex digest. */
 int hp_sha256_file(const char *path, char hex[HP_SHA256_HEX], hp_err *err);
 
+/* Hashing input files while other work goes on (a multi-gigabyte model takes about a
+ * second): hp_sha256_files_begin starts a thread that hashes paths[0..n) one after the
+ * other (the paths are copied); hp_sha256_files_end waits for it, writes the digests into
+ * hex[0..n) (hex may be NULL to discard them), frees the job and returns the first error. */
+typedef struct hp_sha256_job hp_sha256_job;
+hp_sha256_job *hp_sha256_files_begin(const char *const *paths, size_t n, hp_err *err);
+int hp_sha256_files_end(hp_sha256_job *job, char (*hex)[HP_SHA256_HEX], hp_err *err);
+
 #endif

@@ -146,17 +146,18 @@ def test_statistics_against_scipy():
     cov = np.cov(emb, rowvar=False)
     w, v = np.linalg.eigh(cov)
     top = w[::-1][:2]
+    # Rayleigh quotients: errors of order angle^2
     assert np.allclose(pca["variance"], top, rtol=1e-6), (pca["variance"], top)
     assert np.allclose(pca["explained_variance_ratio"], top / w.sum(), rtol=1e-6)
     for k in range(2):
         cosang = abs(pca["components"][k] @ v[:, -1 - k])
-        assert cosang > 1 - 1e-8, (k, cosang)  # angle < 1.4e-4
+        assert cosang > 1 - 5e-7, (k, cosang)  # angle < 1e-3
     rows = pca["row"]
     assert np.array_equal(rows, np.flatnonzero(seen))
     want = (emb[rows] - emb.mean(axis=0)) @ pca["components"].T
-    # the command fits to directions within 1e-4 rad (docs/norms.md): coordinates to that
+    # the command fits to directions within 1e-3 rad (docs/norms.md): coordinates to that
     # fraction of their scale
-    assert np.allclose(pca["coords"], want, rtol=0, atol=2e-4 * np.abs(want).max())
+    assert np.allclose(pca["coords"], want, rtol=0, atol=2e-3 * np.abs(want).max())
     assert np.allclose(pca["origin"], -emb.mean(axis=0) @ pca["components"].T, atol=1e-12)
 
 

@@ -114,6 +114,38 @@ static void test_file_errors(const char *dir)
     CHECKF(strstr(err.msg, dir) != NULL, "message lacks the path: %s", err.msg);
 }
 
+/* The background job gives what sha256sum gives, for several files, and the first error. */
+static void test_job(const char *dir)
+{
+    char a[4096], b[4096], missing[4096];
+    snprintf(a, sizeof a, "%s/job-a", dir);
+    snprintf(b, sizeof b, "%s/job-b", dir);
+    snprintf(missing, sizeof missing, "%s/job-missing", dir);
+    FILE *fa = fopen(a, "wb"), *fb = fopen(b, "wb");
+    for (int k = 0; k < 3000000; k++)
+        fputc(k * 7 & 0xff, fa);
+    fputs("b", fb);
+    fclose(fa);
+    fclose(fb);
+    const char *paths[2] = {a, b};
+    char hex[2][HP_SHA256_HEX], want[HP_SHA256_HEX];
+    hp_err err = {{0}};
+    hp_sha256_job *job = hp_sha256_files_begin(paths, 2, &err);
+    CHECKF(job != NULL, "%s", err.msg);
+    CHECKF(job && hp_sha256_files_end(job, hex, &err) == 0, "%s", err.msg);
+    for (int i = 0; i < 2; i++) {
+        CHECK(sha256sum_of(paths[i], want) == 0);
+        CHECKF(!strcmp(want, hex[i]), "file %d: sha256sum %s, job %s", i, want, hex[i]);
+    }
+    const char *bad[2] = {a, missing};
+    job = hp_sha256_files_begin(bad, 2, &err);
+    CHECK(job && hp_sha256_files_end(job, hex, &err) == -1 && strstr(err.msg, "job-missing"));
+    job = hp_sha256_files_begin(paths, 2, &err); /* discarded: joined and freed all the same */
+    CHECK(job && hp_sha256_files_end(job, NULL, &err) == 0);
+    unlink(a);
+    unlink(b);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/hyplora-sha256-XXXXXX";
@@ -128,6 +160,7 @@ int main(void)
         test_million_a();
         test_files(dir);
         test_file_errors(dir);
+        test_job(dir);
     }
     rmdir(dir);
     return check_exit();
