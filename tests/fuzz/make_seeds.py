@@ -276,10 +276,20 @@ def seeds_tokenizer():
             "sentencepiece": json.dumps(sp).encode() + sep + text}
 
 
+def seeds_text_inputs():
+    """First byte even: a word-group file; odd: a plain-text corpus."""
+    groups = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                               "notebooks-data", "groups", "paper_word_groups.txt"), "rb").read()
+    return {"groups": b"\0" + groups,
+            "groups_bad": b"\0lonely\nx the\nx of\n",
+            "corpus": b"\1one\r\ntwo\n\nthree\rx\nlast",
+            "corpus_utf8": b"\1\xc3\xa9t\xc3\xa9\n\xff\xfe\n"}
+
+
 TARGETS = {
     "safetensors": seeds_safetensors, "gguf": seeds_gguf, "config": seeds_config,
     "json_stream": seeds_json_stream, "vectors": seeds_vectors, "model_dir": seeds_model_dir,
-    "tokenizer": seeds_tokenizer,
+    "tokenizer": seeds_tokenizer, "text_inputs": seeds_text_inputs,
 }
 
 if __name__ == "__main__":
