@@ -114,20 +114,20 @@ static int count_all(counting *c, char **corpora, int n, const hp_corpus_options
 /* "gsm8k/test.json (instruction)\nmawps/test.json (instruction)": what was counted. */
 static char *describe_sources(char **corpora, int n, const char *const *fields, size_t n_fields)
 {
-    size_t cap = 1;
-    for (int i = 0; i < n; i++)
-        cap += strlen(corpora[i]) + 4;
-    for (size_t f = 0; f < n_fields; f++)
-        cap += (size_t)n * (strlen(fields[f]) + 2);
-    char *s = malloc(cap), *p = s;
-    if (!s)
+    char *s = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&s, &len);
+    if (!f)
         return NULL;
-    *p = 0;
     for (int i = 0; i < n; i++) {
-        p += sprintf(p, "%s%s", i ? "\n" : "", corpora[i]);
+        fprintf(f, "%s%s", i ? "\n" : "", corpora[i]);
         bool json = strcmp(corpora[i], "-") != 0 && hp_corpus_is_json(corpora[i]);
-        for (size_t f = 0; json && f < n_fields; f++)
-            p += sprintf(p, "%s%s%s", f ? ", " : " (", fields[f], f + 1 == n_fields ? ")" : "");
+        for (size_t k = 0; json && k < n_fields; k++)
+            fprintf(f, "%s%s%s", k ? ", " : " (", fields[k], k + 1 == n_fields ? ")" : "");
+    }
+    if (fclose(f) != 0) {
+        free(s);
+        return NULL;
     }
     return s;
 }
@@ -144,6 +144,17 @@ typedef struct result {
     const hp_powerlaw_analysis *fit; /* NULL when there was too little to fit */
 } result;
 
+/* Records a file as an input if it exists (the tokenizer's files vary by kind). */
+static int add_if_present(hp_report *r, const char *dir, const char *name, hp_err *err)
+{
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof path, "%s%s%s", dir, *dir ? "/" : "", name);
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) ? hp_report_add_input(r, path, err) : 0;
+}
+
+/* The corpora, and every file the tokenizer was loaded from: a tokenizer.json or GGUF, or
+ * GPT-2's vocabulary with its merges beside it. */
 static int add_inputs(hp_report *r, const char *tok_path, char **corpora, int n, hp_err *err)
 {
     for (int i = 0; i < n; i++)
@@ -152,16 +163,31 @@ static int add_inputs(hp_report *r, const char *tok_path, char **corpora, int n,
     if (!tok_path)
         return 0;
     struct stat st;
-    char path[4096];
-    snprintf(path, sizeof path, "%s", tok_path);
     if (stat(tok_path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        snprintf(path, sizeof path, "%s/tokenizer.json", tok_path);
-        if (stat(path, &st) != 0)
-            snprintf(path, sizeof path, "%s/vocab.json", tok_path);
-        if (stat(path, &st) != 0)
-            return 0;
+        char json[4096];
+        snprintf(json, sizeof json, "%s/tokenizer.json", tok_path);
+        if (stat(json, &st) == 0) /* the loader prefers it to the GPT-2 pair */
+            return hp_report_add_input(r, json, err);
+        return add_if_present(r, tok_path, "vocab.json", err) ||
+                       add_if_present(r, tok_path, "merges.txt", err)
+                   ? -1
+                   : 0;
     }
-    return hp_report_add_input(r, path, err);
+    if (hp_report_add_input(r, tok_path, err) != 0)
+        return -1;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", tok_path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = 0;
+    else
+        dir[0] = 0;
+    const char *base = slash ? slash + 1 : tok_path;
+    if (strcmp(base, "vocab.json") == 0 || strcmp(base, "encoder.json") == 0)
+        return add_if_present(r, dir, "merges.txt", err) || add_if_present(r, dir, "vocab.bpe", err)
+                   ? -1
+                   : 0;
+    return 0;
 }
 
 static int write_report(const char *out, const result *res, char **corpora, int n, hp_err *err)

@@ -70,8 +70,13 @@ static int read_counts(norms_run *r, hp_err *err)
         return hp_fail(err, "%s: /freq counts %s, but %s needs %s counts (hyplora freq %s)", rep,
                        words ? "words" : "token ids", r->is_vectors ? "word vectors" : "a model",
                        r->is_vectors ? "word" : "token", r->is_vectors ? "--words" : "--tokenizer");
-    if (words)
-        return hp_report_read_strings(rep, "/freq/words", &r->freq_words, &r->n_freq_words, err);
+    if (!words)
+        return 0;
+    if (hp_report_read_strings(rep, "/freq/words", &r->freq_words, &r->n_freq_words, err) != 0)
+        return -1;
+    if (r->n_freq_words != r->n_freq)
+        return hp_fail(err, "%s: /freq/words has %zu words but /freq/counts %zu counts", rep,
+                       r->n_freq_words, r->n_freq);
     return 0;
 }
 
@@ -126,13 +131,22 @@ static float *alloc_matrix(size_t bytes, hp_err *err)
 
 /* Starts hashing the input files (for the report's provenance) on a thread of their own:
  * a model's gigabytes take about a second, which then overlaps the reading. */
-static int start_checksums(norms_run *r, hp_err *err)
+static int start_checksums(norms_run *r, const char *vocab, hp_err *err)
 {
-    r->n_input_files = r->is_vectors ? 1 : r->model->n_files;
-    if (!(r->input_files = hp_malloc(r->n_input_files * sizeof *r->input_files, "input names", err)))
+    size_t most = r->is_vectors ? 2 : r->model->n_files + 1, n = 0;
+    if (!(r->input_files = hp_malloc(most * sizeof *r->input_files, "input names", err)))
         return -1;
-    for (size_t i = 0; i < r->n_input_files; i++)
-        r->input_files[i] = r->is_vectors ? r->input : r->model->files[i]->path;
+    if (r->is_vectors) {
+        r->input_files[n++] = r->input;
+        if (vocab)
+            r->input_files[n++] = vocab;
+    } else {
+        for (size_t i = 0; i < r->model->n_files; i++)
+            r->input_files[n++] = r->model->files[i]->path;
+        if (r->model->tokenizer_path)
+            r->input_files[n++] = r->model->tokenizer_path;
+    }
+    r->n_input_files = n;
     r->checksums = hp_sha256_files_begin(r->input_files, r->n_input_files, err);
     return r->checksums ? 0 : -1;
 }
@@ -141,7 +155,7 @@ static int load_rows(norms_run *r, const char *model_path, const char *vectors, 
                      hp_err *err)
 {
     if (vectors) {
-        if (start_checksums(r, err) != 0 || hp_vectors_load(vectors, vocab, &r->vec, err) != 0)
+        if (start_checksums(r, vocab, err) != 0 || hp_vectors_load(vectors, vocab, &r->vec, err))
             return -1;
         r->rows = r->vec.data;
         r->n = r->vec.n_words;
@@ -150,7 +164,7 @@ static int load_rows(norms_run *r, const char *model_path, const char *vectors, 
         return 0;
     }
     if (!(r->model = hp_model_open(model_path, err)) || !(r->emb = hp_model_embedding(r->model, err)) ||
-        start_checksums(r, err) != 0)
+        start_checksums(r, NULL, err) != 0)
         return -1;
     if (r->emb->ndim != 2)
         return hp_fail(err, "%s: the embedding %s is not a matrix", model_path, r->emb->name);
@@ -182,18 +196,34 @@ static hp_tokenizer *model_tokenizer(const norms_run *r, hp_err *err)
 
 /* ---- word groups ---- */
 
+/* A model's own tokenizer, when it has one: it must be the one /freq counted with (same
+ * number of ids), and it maps the group words to rows. */
+static int check_tokenizer(norms_run *r, hp_err *err)
+{
+    if (r->is_vectors || (!r->model->tokenizer_path && !r->model->gguf))
+        return 0;
+    if (!(r->tok = model_tokenizer(r, err)))
+        return -1;
+    size_t ids = hp_tokenizer_vocab_size(r->tok);
+    if (ids != r->n_freq)
+        return hp_fail(err, "%s: /freq/counts has %zu token ids but the model's tokenizer has %zu: "
+                            "the counts come from another tokenizer (run hyplora freq with the "
+                            "model's own)", r->freq_report, r->n_freq, ids);
+    return 0;
+}
+
 static int map_groups(norms_run *r, const char *groups_path, bool given, hp_err *err)
 {
-    if (!r->is_vectors && !r->model->tokenizer_path && !r->model->gguf && !given) {
+    if (!r->is_vectors && !r->tok) {
+        if (given)
+            return hp_fail(err, "%s has no tokenizer to map the group words to tokens",
+                           r->model->path);
         cli_note("%s has no tokenizer: the default word groups are skipped", r->model->path);
         return 0;
     }
     if (hp_word_groups_load(groups_path, &r->groups, &r->n_groups, err) != 0)
         return -1;
-    hp_tokenizer *tok = NULL;
     hp_word_counts *index = NULL; /* vectors: word -> row + 1 */
-    if (!r->is_vectors && !(tok = model_tokenizer(r, err)))
-        return -1;
     if (r->is_vectors) {
         if (!(index = hp_word_counts_new(err)))
             return -1;
@@ -205,8 +235,7 @@ static int map_groups(norms_run *r, const char *groups_path, bool given, hp_err 
                 return -1;
             }
     }
-    int rc = norms_groups_compute(r, tok, index, err);
-    hp_tokenizer_free(tok);
+    int rc = norms_groups_compute(r, r->tok, index, err);
     hp_word_counts_free(index);
     return rc;
 }
@@ -226,8 +255,8 @@ int norms_pca(norms_run *r, hp_err *err)
     opt.n_components = 2;
     opt.threads = g_cli.threads;
     /* a picture and explained-variance ratios: directions to 1e-3 rad are more than the
-     * eye or two printed digits can use; a small subspace and that tolerance take 3-4
-     * passes over the matrix instead of 6 to the float32 floor (docs/pca.md) */
+     * eye or two printed digits can use; a 5-column subspace at that tolerance costs about
+     * 0.4 s of CPU a pass and 5 passes on an 8B-sized embedding (docs/pca.md) */
     opt.tolerance = 1e-3;
     opt.oversample = 3;
     opt.project = 1; /* the coordinates come out of the fit's own passes */
@@ -295,7 +324,7 @@ static int run(norms_run *r, const char *model_path, const char *vectors, const 
                const char *groups_path, bool groups_given, hp_err *err)
 {
     if (read_counts(r, err) != 0 || load_rows(r, model_path, vectors, vocab, err) != 0 ||
-        align_counts(r, err) != 0)
+        align_counts(r, err) != 0 || check_tokenizer(r, err) != 0)
         return -1;
     if (!(r->norm = hp_malloc(r->n * sizeof(double), "the norms", err)) ||
         !(r->centered = hp_malloc(r->n * sizeof(double), "the centred norms", err)) ||
@@ -327,6 +356,7 @@ static void run_free(norms_run *r)
     else
         free(r->rows);
     hp_model_close(r->model);
+    hp_tokenizer_free(r->tok);
     free(r->norm);
     free(r->centered);
     free(r->mean);

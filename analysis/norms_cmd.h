@@ -20,6 +20,7 @@ typedef struct norms_run {
     /* the rows: a model's embedding or word vectors */
     hp_model *model;
     const hp_tensor *emb, *head; /* head: the untied output matrix, or NULL */
+    hp_tokenizer *tok;           /* the model's own tokenizer, or NULL */
     hp_sha256_job *checksums;    /* the inputs' SHA-256, computed while the rest runs */
     const char **input_files;
     size_t n_input_files;

@@ -256,6 +256,8 @@ int norms_write_report(norms_run *r, const char *out, hp_err *err)
     for (size_t i = 0; w.ok && i < r->n_input_files; i++)
         w.ok = hp_report_add_input_hex(w.r, r->input_files[i], hex[i], err) == 0;
     free(hex);
+    if (w.ok && r->n_groups)
+        w.ok = hp_report_add_input(w.r, r->groups_path, err) == 0;
     f64(&w, "norm", r->n, r->norm, "L2 norm of each embedding row (index = token id or vector "
                                   "index)", NULL);
     f64(&w, "centered_norm", r->n, r->centered,

@@ -121,9 +121,13 @@ static int read_bins(const plot_job *job, const char *group, const char *prefix,
     int rc = 0;
     for (int s = 0; s < 5 && rc == 0; s++) {
         snprintf(rel, sizeof rel, "bins/%s%s", s < 2 ? "" : prefix, STAT[s]);
-        rc = read_f64_n(job, group, rel, s ? n : 0, &col[s], &len, err);
-        if (rc == 0)
+        rc = read_f64_n(job, group, rel, 0, &col[s], &len, err);
+        /* every column as long as the first, an empty first one included */
+        if (rc == 0 && s == 0)
             n = len;
+        else if (rc == 0 && len != n)
+            rc = hp_fail(err, "%s/%s has %zu values, expected %zu (as bins/count_low)", group,
+                         rel, len, n);
     }
     obj(name, sizeof name, group, "bins/n_rows");
     if (rc == 0 && hp_report_read_i64(job->report, name, &rows, &nr, err) != 0)

@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -22,9 +23,8 @@ typedef struct loop {
     void *ctx;
     size_t n, chunk;
     atomic_size_t next;
-    atomic_bool failed;
+    atomic_size_t err_begin; /* start of the earliest failed chunk so far; SIZE_MAX: none */
     pthread_mutex_t lock;
-    size_t err_begin; /* start of the earliest failed chunk */
     hp_err err;
 } loop;
 
@@ -33,23 +33,25 @@ typedef struct worker_arg {
     int worker;
 } worker_arg;
 
+/* A chunk is skipped only when it starts after a chunk that already failed, so every chunk
+ * before the earliest failing one runs and that chunk's error is the one returned, however
+ * the threads were scheduled. */
 static void *run(void *p)
 {
     worker_arg *a = p;
     loop *l = a->l;
     for (;;) {
         size_t begin = atomic_fetch_add(&l->next, l->chunk);
-        if (begin >= l->n || atomic_load(&l->failed))
+        if (begin >= l->n || begin > atomic_load(&l->err_begin))
             break;
         size_t end = l->n - begin > l->chunk ? begin + l->chunk : l->n;
         hp_err e;
         if (l->fn(l->ctx, a->worker, begin, end, &e) != 0) {
             pthread_mutex_lock(&l->lock);
-            if (!atomic_load(&l->failed) || begin < l->err_begin) {
+            if (begin < atomic_load(&l->err_begin)) {
                 l->err = e;
-                l->err_begin = begin;
+                atomic_store(&l->err_begin, begin);
             }
-            atomic_store(&l->failed, true);
             pthread_mutex_unlock(&l->lock);
             break;
         }
@@ -64,7 +66,7 @@ int hp_parallel_for(int n_workers, size_t n, size_t chunk, hp_chunk_fn fn, void 
         return 0;
     loop l = {.fn = fn, .ctx = ctx, .n = n, .chunk = chunk ? chunk : 1};
     atomic_init(&l.next, 0);
-    atomic_init(&l.failed, false);
+    atomic_init(&l.err_begin, SIZE_MAX);
     pthread_mutex_init(&l.lock, NULL);
     if (n_workers < 1)
         n_workers = 1;
@@ -84,7 +86,7 @@ int hp_parallel_for(int n_workers, size_t n, size_t chunk, hp_chunk_fn fn, void 
     free(tid);
     free(args);
     pthread_mutex_destroy(&l.lock);
-    if (atomic_load(&l.failed)) {
+    if (atomic_load(&l.err_begin) != SIZE_MAX) {
         if (err)
             *err = l.err;
         return -1;

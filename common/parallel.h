@@ -15,8 +15,9 @@ int hp_threads_resolve(int threads, size_t max_useful);
 typedef int (*hp_chunk_fn)(void *ctx, int worker, size_t begin, size_t end, hp_err *err);
 
 /* Runs fn over [0, n) in chunks of `chunk` items on n_workers threads (the calling thread
- * is worker 0). After a failure no new chunk starts; the error returned is the one of the
- * failed chunk that starts first, so it does not depend on timing. */
+ * is worker 0). After a failure no chunk that starts later begins, but every earlier one
+ * still runs, so the error returned is that of the earliest failing chunk whatever the
+ * timing. */
 int hp_parallel_for(int n_workers, size_t n, size_t chunk, hp_chunk_fn fn, void *ctx,
                     hp_err *err);
 

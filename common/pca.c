@@ -462,8 +462,13 @@ static int check_args(const float *rows, size_t n, size_t dim, int k, const hp_p
     size_t most = n < dim ? n : dim;
     if (k < 1 || (size_t)k > most)
         return hp_fail(err, "pca: %d components asked of a %zu x %zu matrix: need 1 to %zu", k, n, dim, most);
-    if (o->oversample < 0 || o->oversample > 1000)
-        return hp_fail(err, "pca: oversample %d: need 0 to 1000", o->oversample);
+    /* the subspace's small matrices (l x l, l = k + oversample) live on the stack */
+    if (k > HP_PCA_MAX_COMPONENTS)
+        return hp_fail(err, "pca: %d components asked: at most %d are supported (the method is "
+                            "for a few leading components)", k, HP_PCA_MAX_COMPONENTS);
+    if (o->oversample < 0 || o->oversample > HP_PCA_MAX_COMPONENTS)
+        return hp_fail(err, "pca: oversample %d: need 0 to %d", o->oversample,
+                       HP_PCA_MAX_COMPONENTS);
     if (o->iterations < 1 || o->iterations > 1000)
         return hp_fail(err, "pca: iterations %d: need 1 to 1000", o->iterations);
     if (!(o->tolerance > 0 && o->tolerance <= 1))

