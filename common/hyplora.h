@@ -11,6 +11,7 @@
 #include "hyplora/dtype.h"
 #include "hyplora/error.h"
 #include "hyplora/file.h"
+#include "hyplora/forward.h"
 #include "hyplora/freq.h"
 #include "hyplora/gguf.h"
 #include "hyplora/json_stream.h"

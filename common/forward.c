@@ -1,0 +1,174 @@
+/* Loading a model for the forward pass: one float32 parameter block with named views
+ * (hyplora/forward.h). The plan (name, expected shape, view) is built first so that the
+ * block is allocated once at its final size and every missing tensor or wrong shape is
+ * reported before any weight is read. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hyplora/forward.h"
+
+typedef struct param_plan {
+    char name[96];
+    const hp_tensor *t;
+    int64_t rows, cols; /* cols == 0 for a vector of `rows` elements */
+    float **view;       /* where the view's pointer goes */
+    size_t offset;      /* in floats, inside the block */
+} param_plan;
+
+typedef struct plan_list {
+    param_plan *items;
+    size_t n, cap;
+} plan_list;
+
+static int shape_matches(const hp_tensor *t, int64_t rows, int64_t cols)
+{
+    if (cols == 0)
+        return t->ndim == 1 && t->shape[0] == rows;
+    return t->ndim == 2 && t->shape[0] == rows && t->shape[1] == cols;
+}
+
+/* Adds one parameter to the plan; a missing tensor is an error unless optional. */
+static int plan_add(plan_list *pl, const hp_model *m, const char *name, int64_t rows, int64_t cols,
+                    float **view, bool optional, hp_err *err)
+{
+    const hp_tensor *t = hp_model_find(m, name);
+    if (!t) {
+        if (optional)
+            return 0;
+        return hp_fail(err, "%s: tensor \"%s\" is missing (the forward pass of %s needs it)", m->path,
+                       name, m->config.architecture);
+    }
+    if (!shape_matches(t, rows, cols)) {
+        char got[128];
+        hp_tensor_shape_str(t, got, sizeof got);
+        if (cols == 0)
+            return hp_fail(err, "%s: tensor \"%s\" has shape %s, expected [%lld]", m->path, name, got,
+                           (long long)rows);
+        return hp_fail(err, "%s: tensor \"%s\" has shape %s, expected [%lld, %lld]", m->path, name, got,
+                       (long long)rows, (long long)cols);
+    }
+    if (hp_grow((void **)&pl->items, &pl->cap, pl->n + 1, sizeof *pl->items, "the parameter plan", err))
+        return -1;
+    param_plan *p = &pl->items[pl->n++];
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->t = t;
+    p->rows = rows;
+    p->cols = cols;
+    p->view = view;
+    return 0;
+}
+
+static int plan_layer(plan_list *pl, const hp_model *m, int i, hp_fwd_layer *L, hp_err *err)
+{
+    const hp_config *c = &m->config;
+    int64_t d = c->hidden_size, f = c->intermediate_size;
+    int64_t qd = (int64_t)c->n_heads * c->head_dim, kvd = (int64_t)c->n_kv_heads * c->head_dim;
+    /* Biases are required when the config says so, and used whenever present: some
+     * checkpoints carry them without the flag. */
+    bool bias_optional = !c->attention_bias;
+    char n[96];
+#define P(suffix, r, cc, view, opt)                                                  \
+    do {                                                                             \
+        snprintf(n, sizeof n, "model.layers.%d.%s", i, suffix);                      \
+        if (plan_add(pl, m, n, r, cc, view, opt, err))                               \
+            return -1;                                                               \
+    } while (0)
+    P("input_layernorm.weight", d, 0, &L->attn_norm, false);
+    P("self_attn.q_proj.weight", qd, d, &L->wq, false);
+    P("self_attn.k_proj.weight", kvd, d, &L->wk, false);
+    P("self_attn.v_proj.weight", kvd, d, &L->wv, false);
+    P("self_attn.o_proj.weight", d, qd, &L->wo, false);
+    P("self_attn.q_proj.bias", qd, 0, &L->bq, bias_optional);
+    P("self_attn.k_proj.bias", kvd, 0, &L->bk, bias_optional);
+    P("self_attn.v_proj.bias", kvd, 0, &L->bv, bias_optional);
+    P("post_attention_layernorm.weight", d, 0, &L->mlp_norm, false);
+    P("mlp.gate_proj.weight", f, d, &L->w_gate, false);
+    P("mlp.up_proj.weight", f, d, &L->w_up, false);
+    P("mlp.down_proj.weight", d, f, &L->w_down, false);
+#undef P
+    return 0;
+}
+
+static int build_plan(plan_list *pl, const hp_model *m, hp_fwd_model *fm, hp_err *err)
+{
+    const hp_config *c = &m->config;
+    int64_t d = c->hidden_size, v = c->vocab_size;
+    if (plan_add(pl, m, "model.embed_tokens.weight", v, d, &fm->embedding, false, err))
+        return -1;
+    for (int i = 0; i < c->n_layers; i++)
+        if (plan_layer(pl, m, i, &fm->layers[i], err))
+            return -1;
+    if (plan_add(pl, m, "model.norm.weight", d, 0, &fm->final_norm, false, err))
+        return -1;
+    /* A tied model may still store lm_head (some exports do); the stored one wins. An
+     * untied model without one is broken, and we say which tensor is missing. */
+    bool optional = c->tie_word_embeddings || m->format == HP_FORMAT_GGUF;
+    return plan_add(pl, m, "lm_head.weight", v, d, &fm->lm_head, optional, err);
+}
+
+static int check_config(const hp_model *m, hp_err *err)
+{
+    if (!m->has_config)
+        return hp_fail(err, "%s: no config.json (or GGUF metadata): the forward pass needs the architecture",
+                       m->path);
+    if (!m->config.forward_supported)
+        return hp_fail(err, "%s: architecture \"%s\" (model_type \"%s\") is not one the forward pass runs "
+                       "(Llama, Mistral, Qwen2)", m->path, m->config.architecture, m->config.model_type);
+    return hp_config_validate(&m->config, m->path, err);
+}
+
+/* Lays the planned parameters out in one block and reads each widened to float32. */
+static int read_params(hp_fwd_model *fm, const hp_model *m, plan_list *pl, hp_err *err)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < pl->n; i++) {
+        pl->items[i].offset = total;
+        total += (size_t)pl->items[i].t->n_elements;
+    }
+    fm->params = hp_malloc(total * sizeof(float), "the model parameters (float32)", err);
+    if (!fm->params)
+        return -1;
+    fm->n_params = total;
+    for (size_t i = 0; i < pl->n; i++) {
+        param_plan *p = &pl->items[i];
+        *p->view = fm->params + p->offset;
+        if (hp_model_read_f32(m, p->t, *p->view, NULL, err))
+            return hp_failctx(err, "reading tensor \"%s\"", p->name);
+    }
+    return 0;
+}
+
+hp_fwd_model *hp_fwd_load(const hp_model *m, hp_err *err)
+{
+    if (check_config(m, err))
+        return NULL;
+    hp_fwd_model *fm = hp_calloc(1, sizeof *fm, "the forward model", err);
+    if (!fm)
+        return NULL;
+    fm->config = m->config;
+    fm->layers = hp_calloc((size_t)m->config.n_layers, sizeof *fm->layers, "the layer views", err);
+    plan_list pl = {0};
+    int rc = fm->layers ? build_plan(&pl, m, fm, err) : -1;
+    if (rc == 0)
+        rc = read_params(fm, m, &pl, err);
+    free(pl.items);
+    if (rc) {
+        hp_fwd_free(fm);
+        return NULL;
+    }
+    fm->tied = fm->lm_head == NULL;
+    if (fm->tied)
+        fm->lm_head = fm->embedding;
+    return fm;
+}
+
+void hp_fwd_free(hp_fwd_model *fm)
+{
+    if (!fm)
+        return;
+    free(fm->params);
+    free(fm->layers);
+    free(fm);
+}
