@@ -280,27 +280,16 @@ static int split_in_place(const hp_tokenizer *t, const char *s, size_t n, tk_scr
                           hp_ids *out, hp_err *err)
 {
     bool bl = t->split_bytelevel;
-    size_t prev = 0, pos = 0;
-    while (pos <= n) {
-        size_t ms, me;
-        int r = tk_pattern_find(t->split, s, n, pos, sc->md, &ms, &me, err);
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            break;
+    size_t prev = 0, pos = 0, ms, me;
+    int r;
+    while ((r = tk_pattern_next(t->split, s, n, &pos, sc->md, &ms, &me, err)) == 1) {
         if ((ms > prev && tk_bpe_encode(t, s + prev, ms - prev, bl, sc, out, err) != 0) ||
             (me > ms && tk_bpe_encode(t, s + ms, me - ms, bl, sc, out, err) != 0))
             return -1;
         prev = me;
-        if (me == ms) { /* an empty match: step over one character */
-            if (me >= n)
-                break;
-            uint32_t cp;
-            pos = me + tk_utf8_next(s + me, n - me, &cp);
-        } else {
-            pos = me;
-        }
     }
+    if (r < 0)
+        return -1;
     return prev < n ? tk_bpe_encode(t, s + prev, n - prev, bl, sc, out, err) : 0;
 }
 

@@ -179,6 +179,11 @@ void tk_pattern_free(tk_pattern *p);
  * matcher failure. md is the caller's match data (one per call keeps it thread-safe). */
 int tk_pattern_find(const tk_pattern *p, const char *s, size_t n, size_t start,
                     pcre2_match_data *md, size_t *ms, size_t *me, hp_err *err);
+/* Iterates the matches of p over s[0..n) from *pos (start at 0): returns 1 with [*ms, *me)
+ * and moves *pos past the match, or one character past an empty one, as the Rust library
+ * steps; 0 when there are no more, -1 on a matcher failure. */
+int tk_pattern_next(const tk_pattern *p, const char *s, size_t n, size_t *pos,
+                    pcre2_match_data *md, size_t *ms, size_t *me, hp_err *err);
 /* Appends in[0..n) to out with every match of p replaced by content. */
 int tk_replace_all(const tk_pattern *p, const char *in, size_t n, const char *content,
                    size_t content_len, pcre2_match_data *md, tk_buf *out, hp_err *err);

@@ -851,24 +851,30 @@ static bool is_id(bool is_number, double v, double limit)
  * overlap the cache misses of the big tables, few enough to keep what it loads. */
 #define PREFETCH_AHEAD 8
 
-/* The entries of model.vocab, from the cJSON tree or from the text. */
-typedef struct vocab_iter {
+/* The entries of model.vocab or model.merges: read from the text when find_big found the
+ * part plain (b->p set), else walked in the cJSON tree. */
+typedef struct part_iter {
     const cJSON *e;
     jscan s;
     bool text;
-} vocab_iter;
+} part_iter;
 
-static void vocab_begin(vocab_iter *it, const ctx *c, const cJSON *vocab, tk_buf *bufs)
+static void part_begin(part_iter *it, const big_part *b, const cJSON *tree, char open,
+                       tk_buf *bufs)
 {
-    const big_part *b = &c->big.vocab;
     it->text = b->p != NULL;
-    it->e = vocab->child;
+    it->e = tree ? tree->child : NULL;
     it->s = (jscan){b->p, b->p ? b->p + b->len : NULL, false, bufs};
     if (it->text)
-        js_open(&it->s, '{');
+        js_open(&it->s, open);
 }
 
-static bool vocab_next(vocab_iter *it, vocab_ent *v)
+static void vocab_begin(part_iter *it, const ctx *c, const cJSON *vocab, tk_buf *bufs)
+{
+    part_begin(it, &c->big.vocab, vocab, '{', bufs);
+}
+
+static bool vocab_next(part_iter *it, vocab_ent *v)
 {
     if (it->text)
         return js_vocab_next(&it->s, v) == 1; /* checked plain by find_big */
@@ -897,7 +903,7 @@ static int parse_vocab(ctx *c, const cJSON *model, const cJSON *added)
     double limit = 2.0 * (double)(n_vocab + n_added) + 1024;
     double max_id = -1;
     tk_buf bufs[2] = {{0}}, bufs_ahead[2] = {{0}};
-    vocab_iter it;
+    part_iter it;
     vocab_ent v;
     int rc = -1;
     for (vocab_begin(&it, c, vocab, bufs); vocab_next(&it, &v);) {
@@ -934,7 +940,7 @@ static int parse_vocab(ctx *c, const cJSON *model, const cJSON *added)
         goto out;
     memset(t->added_of_id, 0xff, n_ids * sizeof *t->added_of_id);
     /* a second cursor runs PREFETCH_AHEAD entries in front, loading their slots */
-    vocab_iter ahead;
+    part_iter ahead;
     vocab_ent va;
     vocab_begin(&ahead, c, vocab, bufs_ahead);
     for (int k = 0; k < PREFETCH_AHEAD && vocab_next(&ahead, &va); k++)
@@ -967,24 +973,12 @@ out:
     return rc;
 }
 
-/* The entries of model.merges, from the cJSON tree or from the text. */
-typedef struct merge_iter {
-    const cJSON *e;
-    jscan s;
-    bool text;
-} merge_iter;
-
-static void merge_begin(merge_iter *it, const ctx *c, const cJSON *merges, tk_buf *bufs)
+static void merge_begin(part_iter *it, const ctx *c, const cJSON *merges, tk_buf *bufs)
 {
-    const big_part *b = &c->big.merges;
-    it->text = b->p != NULL;
-    it->e = merges ? merges->child : NULL;
-    it->s = (jscan){b->p, b->p ? b->p + b->len : NULL, false, bufs};
-    if (it->text)
-        js_open(&it->s, '[');
+    part_begin(it, &c->big.merges, merges, '[', bufs);
 }
 
-static bool merge_next(merge_iter *it, merge_ent *m)
+static bool merge_next(part_iter *it, merge_ent *m)
 {
     if (it->text)
         return js_merge_next(&it->s, m) == 1; /* checked plain by find_big */
@@ -1086,7 +1080,7 @@ static int parse_merges(ctx *c, const cJSON *model)
     tk_buf cat = {0}, cat_ahead = {0}, bufs[2] = {{0}}, bufs_ahead[2] = {{0}};
     size_t rank = 0;
     int rc = -1;
-    merge_iter it, ahead;
+    part_iter it, ahead;
     merge_ent m, ma;
     /* a second cursor runs PREFETCH_AHEAD merges in front, loading their slots */
     merge_begin(&ahead, c, merges, bufs_ahead);

@@ -66,31 +66,17 @@ static int lowercase(const char *in, size_t n, tk_buf *out, hp_err *err)
 int tk_replace_all(const tk_pattern *p, const char *in, size_t n, const char *content,
                    size_t content_len, pcre2_match_data *md, tk_buf *out, hp_err *err)
 {
-    size_t pos = 0, copied = 0;
-    while (pos <= n) {
-        size_t ms, me;
-        int r = tk_pattern_find(p, in, n, pos, md, &ms, &me, err);
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            break;
+    size_t pos = 0, copied = 0, ms, me;
+    int r;
+    /* after an empty match the character stepped over is copied with the next stretch */
+    while ((r = tk_pattern_next(p, in, n, &pos, md, &ms, &me, err)) == 1) {
         if (tk_buf_put(out, in + copied, ms - copied, err) != 0 ||
             tk_buf_put(out, content, content_len, err) != 0)
             return -1;
         copied = me;
-        if (me == ms) {
-            if (me >= n)
-                break;
-            uint32_t cp;
-            size_t k = tk_utf8_next(in + me, n - me, &cp);
-            if (tk_buf_put(out, in + me, k, err) != 0)
-                return -1;
-            copied = me + k;
-            pos = me + k;
-        } else {
-            pos = me;
-        }
     }
+    if (r < 0)
+        return -1;
     return tk_buf_put(out, in + copied, n - copied, err);
 }
 

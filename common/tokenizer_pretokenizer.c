@@ -99,28 +99,17 @@ static int span_push(spans *sp, size_t s, size_t e, bool m, hp_err *err)
 static int find_pattern(const tk_pattern *p, const char *s, size_t n, spans *sp, tk_scratch *sc,
                         hp_err *err)
 {
-    size_t prev = 0, pos = 0;
-    while (pos <= n) {
-        size_t ms, me;
-        int r = tk_pattern_find(p, s, n, pos, sc->md, &ms, &me, err);
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            break;
+    size_t prev = 0, pos = 0, ms, me;
+    int r;
+    while ((r = tk_pattern_next(p, s, n, &pos, sc->md, &ms, &me, err)) == 1) {
         if (ms > prev && span_push(sp, prev, ms, false, err) != 0)
             return -1;
         if (span_push(sp, ms, me, true, err) != 0)
             return -1;
         prev = me;
-        if (me == ms) { /* an empty match: step over one character */
-            if (me >= n)
-                break;
-            uint32_t cp;
-            pos = me + tk_utf8_next(s + me, n - me, &cp);
-        } else {
-            pos = me;
-        }
     }
+    if (r < 0)
+        return -1;
     if (prev < n && span_push(sp, prev, n, false, err) != 0)
         return -1;
     return 0;

@@ -177,3 +177,22 @@ int tk_pattern_find(const tk_pattern *p, const char *s, size_t n, size_t start,
     *me = ov[1];
     return 1;
 }
+
+int tk_pattern_next(const tk_pattern *p, const char *s, size_t n, size_t *pos,
+                    pcre2_match_data *md, size_t *ms, size_t *me, hp_err *err)
+{
+    if (*pos > n)
+        return 0;
+    int r = tk_pattern_find(p, s, n, *pos, md, ms, me, err);
+    if (r != 1)
+        return r;
+    if (*me > *ms) {
+        *pos = *me;
+    } else if (*me >= n) {
+        *pos = n + 1; /* an empty match at the end: nothing follows */
+    } else {
+        uint32_t cp;
+        *pos = *me + tk_utf8_next(s + *me, n - *me, &cp);
+    }
+    return 1;
+}

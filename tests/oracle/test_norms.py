@@ -20,6 +20,7 @@ from scipy import stats
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import st_writer  # noqa: E402
 from harness import Suite, expect_error  # noqa: E402
+from planted import plant_embedding  # noqa: E402
 
 s = Suite()
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -80,27 +81,13 @@ def test_dtypes_tied_untied():
 
 
 def planted_model(name):
-    """A checkpoint whose embedding has the paper's shape, planted: rows of frequent tokens
-    (in GSM8K) shorter than rare ones, and two strong principal directions above isotropic
-    noise, so that norm and frequency correlate and the components are well defined."""
+    """A checkpoint with a planted embedding (tests/lib/planted.py) for the GSM8K counts."""
     d = make_model(name, "--dtype", "f32")
     rep = os.path.join(d, "r.h5")
     s.ok("freq", "--p-value", "0", "--tokenizer", LLAMA2, "--field", "instruction", GSM8K, "-o", rep)
     with h5py.File(rep, "r") as f:
         count = f["freq/counts"][()]
-    rng = np.random.default_rng(11)
-    n, dim = len(count), 48
-    basis = np.linalg.qr(rng.normal(size=(dim, 2)))[0].T
-    emb = rng.normal(scale=0.02, size=(n, dim))
-    emb += rng.normal(scale=0.12, size=(n, 1)) * basis[0] + rng.normal(scale=0.07, size=(n, 1)) * basis[1]
-    emb *= (1.0 + 0.5 / (1.0 + np.log1p(count)))[:, None]
-    emb += 0.05  # a mean offset
-    path = os.path.join(d, "model.safetensors")
-    header, tensors, _ = st_writer.read(path)
-    tensors = dict(tensors)
-    tensors["model.embed_tokens.weight"] = emb.astype(np.float32)
-    st_writer.write(path, [(k, "F32", v.shape, st_writer.tensor_bytes("F32", v))
-                           for k, v in tensors.items()])
+    plant_embedding(d, count)
     return d, rep
 
 

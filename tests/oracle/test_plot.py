@@ -15,16 +15,15 @@ Reports: /powerlaw from `hyplora powerlaw` on Moby Dick, and /freq from `hyplora
 import filecmp
 import os
 import shutil
-import struct
 import sys
-import xml.etree.ElementTree as ET
 
 import h5py
 import numpy as np
 from scipy.special import zeta
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from harness import Suite, expect_error  # noqa: E402
+from harness import Suite  # noqa: E402
+from chart_files import png_size, svg_text  # noqa: E402
 
 s = Suite()
 ROOT = os.environ.get("HYPLORA_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -32,7 +31,6 @@ MOBY = os.path.join(ROOT, "notebooks-data", "datasets", "powerlaw", "mobydick_wo
 GSM8K = os.path.join(ROOT, "notebooks-data", "datasets", "gsm8k", "test.json")
 LLAMA2 = os.path.join(ROOT, "notebooks-data", "tokenizers", "llama2", "tokenizer.json")
 CHARTS = ("count_distribution", "ccdf", "rank_frequency", "xmin_scan")
-PNG_SIG = b"\x89PNG\r\n\x1a\n"
 
 if not shutil.which("gnuplot"):
     print("gnuplot is not installed (scripts/setup installs gnuplot-nox): skipped")
@@ -61,17 +59,8 @@ def close(got, want, what):
     assert not bad.any(), (what, g[bad][:5], w[bad][:5])
 
 
-def svg_text(path):
-    root = ET.parse(path).getroot()  # raises on malformed XML
-    return "\n".join(t.strip() for t in root.itertext() if t.strip())
-
-
 def check_png(path):
-    with open(path, "rb") as f:
-        head = f.read(33)
-    assert head[:8] == PNG_SIG, path
-    assert head[12:16] == b"IHDR", path
-    w, h = struct.unpack(">II", head[16:24])
+    w, h = png_size(path)
     assert 300 <= w <= 4000 and 200 <= h <= 4000, (path, w, h)
 
 

@@ -17,16 +17,15 @@
 import filecmp
 import os
 import shutil
-import struct
 import sys
-import xml.etree.ElementTree as ET
 
 import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-import st_writer  # noqa: E402
 from harness import Suite  # noqa: E402
+from chart_files import png_size, svg_text  # noqa: E402
+from planted import plant_embedding  # noqa: E402
 
 s = Suite()
 ROOT = os.environ.get("HYPLORA_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -73,16 +72,8 @@ def close(got, want, what, rel=1e-12):
     assert not bad.any(), (what, g[bad][:5], w[bad][:5])
 
 
-def svg_text(path):
-    root = ET.parse(path).getroot()  # raises on malformed XML
-    return "\n".join(t.strip() for t in root.itertext() if t.strip())
-
-
 def check_png(path):
-    with open(path, "rb") as f:
-        head = f.read(24)
-    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR", path
-    assert struct.unpack(">II", head[16:24]) == (1000, 700), path
+    assert png_size(path) == (1000, 700), path
 
 
 def files_of(d):
@@ -283,19 +274,7 @@ def planted_report():
     s.ok("freq", "--p-value", "0", "--tokenizer", LLAMA2, "--field", "instruction", GSM8K, "-o", rep)
     with h5py.File(rep, "r") as f:
         count = f["freq/counts"][()]
-    rng = np.random.default_rng(11)
-    n, dim = len(count), 48
-    basis = np.linalg.qr(rng.normal(size=(dim, 2)))[0].T
-    emb = rng.normal(scale=0.02, size=(n, dim))
-    emb += rng.normal(scale=0.12, size=(n, 1)) * basis[0] + rng.normal(scale=0.07, size=(n, 1)) * basis[1]
-    emb *= (1.0 + 0.5 / (1.0 + np.log1p(count)))[:, None]
-    emb += 0.05
-    path = os.path.join(d, "model.safetensors")
-    _, tensors, _ = st_writer.read(path)
-    tensors = dict(tensors)
-    tensors["model.embed_tokens.weight"] = emb.astype(np.float32)
-    st_writer.write(path, [(k, "F32", v.shape, st_writer.tensor_bytes("F32", v))
-                           for k, v in tensors.items()])
+    plant_embedding(d, count)
     s.ok("norms", d, "-o", rep)
     return d, rep
 

@@ -1,0 +1,20 @@
+"""Reading what `hyplora plot` writes, for the chart tests: the text of an SVG and the size
+of a PNG (each after checking the file is what it claims to be)."""
+import struct
+import xml.etree.ElementTree as ET
+
+PNG_SIG = b"\x89PNG\r\n\x1a\n"
+
+
+def svg_text(path):
+    """Every text node of the SVG, stripped, one per line (raises on malformed XML)."""
+    root = ET.parse(path).getroot()
+    return "\n".join(t.strip() for t in root.itertext() if t.strip())
+
+
+def png_size(path):
+    """(width, height) of a PNG, after checking its signature and IHDR chunk."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    assert head[:8] == PNG_SIG and head[12:16] == b"IHDR", path
+    return struct.unpack(">II", head[16:24])
