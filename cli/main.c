@@ -20,6 +20,8 @@ static const command COMMANDS[] = {
     {"powerlaw", cmd_powerlaw, "fit a power law to a list of numbers (CSN method, bootstrap p, alternatives)"},
     {"plot", cmd_plot, "draw gnuplot charts (PNG, SVG) of the groups of a report"},
     {"make-model", cmd_make_model, "write a random Llama-architecture checkpoint in the Hugging Face layout"},
+    {"generate", cmd_generate, "continue a prompt with a model (greedy or sampled), streaming the text"},
+    {"loss", cmd_loss, "mean token cross-entropy of a model on instruction data (Alpaca template)"},
     {"tokenize", cmd_tokenize, "text to token ids (or back) with a tokenizer.json, GPT-2 vocab or GGUF"},
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])

@@ -192,6 +192,11 @@ int hp_config_parse(const char *json, size_t len, const char *path, hp_config *c
     c->tie_word_embeddings = cJSON_IsTrue(tie);
     if (strcmp(c->model_type, "qwen2") == 0)
         c->attention_bias = true; /* Qwen2 always has q/k/v biases */
+    /* Mistral applies its window whenever the config gives one; Qwen2 only when told to. */
+    const cJSON *use_sw = cJSON_GetObjectItemCaseSensitive(fields, "use_sliding_window");
+    if ((strcmp(c->model_type, "mistral") == 0 || cJSON_IsTrue(use_sw)) &&
+        get_int(fields, "sliding_window", &c->sliding_window, false, path, err))
+        goto out;
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(fields, "torch_dtype");
     if (cJSON_IsString(dt))
         snprintf(c->torch_dtype, sizeof c->torch_dtype, "%s", dt->valuestring);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 int hp_fail(hp_err *err, const char *fmt, ...)
 {
@@ -38,6 +39,22 @@ void *hp_malloc(size_t n, const char *what, hp_err *err)
     if (!p)
         hp_fail(err, "out of memory allocating %zu bytes for %s", n, what);
     return p;
+}
+
+void *hp_malloc_large(size_t n, const char *what, hp_err *err)
+{
+    void *p = mmap(NULL, n ? n : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (p == MAP_FAILED) {
+        hp_fail(err, "out of memory allocating %zu bytes for %s", n, what);
+        return NULL;
+    }
+    return p;
+}
+
+void hp_free_large(void *p, size_t n)
+{
+    if (p)
+        munmap(p, n ? n : 1);
 }
 
 void *hp_calloc(size_t count, size_t size, const char *what, hp_err *err)

@@ -1,20 +1,24 @@
 /* Loading a model for the forward pass: one float32 parameter block with named views
  * (hyplora/forward.h). The plan (name, expected shape, view) is built first so that the
  * block is allocated once at its final size and every missing tensor or wrong shape is
- * reported before any weight is read. */
+ * reported before any weight is read. Matrices go into the block (float32 weights) or stay
+ * in the file's mapping (stored weights); vectors (norms, biases) always go into the block. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "hyplora/forward.h"
+#include "forward_internal.h"
+#include "parallel.h"
 
 typedef struct param_plan {
     char name[96];
     const hp_tensor *t;
-    int64_t rows, cols; /* cols == 0 for a vector of `rows` elements */
-    float **view;       /* where the view's pointer goes */
-    size_t offset;      /* in floats, inside the block */
+    int64_t rows, cols;   /* cols == 0 for a vector of `rows` elements */
+    float **vec;          /* a vector's view */
+    hp_fwd_weight *mat;   /* a matrix's view */
+    size_t offset;        /* in floats, inside the block; SIZE_MAX when not in it */
 } param_plan;
 
 typedef struct plan_list {
@@ -31,7 +35,7 @@ static int shape_matches(const hp_tensor *t, int64_t rows, int64_t cols)
 
 /* Adds one parameter to the plan; a missing tensor is an error unless optional. */
 static int plan_add(plan_list *pl, const hp_model *m, const char *name, int64_t rows, int64_t cols,
-                    float **view, bool optional, hp_err *err)
+                    void *view, bool optional, hp_err *err)
 {
     const hp_tensor *t = hp_model_find(m, name);
     if (!t) {
@@ -56,7 +60,11 @@ static int plan_add(plan_list *pl, const hp_model *m, const char *name, int64_t 
     p->t = t;
     p->rows = rows;
     p->cols = cols;
-    p->view = view;
+    p->vec = cols == 0 ? view : NULL;
+    p->mat = cols == 0 ? NULL : view;
+    if (cols != 0 && !hp_dtype_readable(t->dtype))
+        return hp_fail(err, "%s: tensor \"%s\" is stored as %s, which the forward pass cannot read", m->path,
+                       name, t->dtype_name);
     return 0;
 }
 
@@ -119,38 +127,88 @@ static int check_config(const hp_model *m, hp_err *err)
     return hp_config_validate(&m->config, m->path, err);
 }
 
-/* Lays the planned parameters out in one block and reads each widened to float32. */
+/* Whether the float32 copy of every matrix fits in half of the machine's memory. */
+static bool f32_fits(const plan_list *pl)
+{
+    double bytes = 0;
+    for (size_t i = 0; i < pl->n; i++)
+        bytes += 4.0 * (double)pl->items[i].t->n_elements;
+    double phys = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    return phys <= 0 || bytes <= phys / 2;
+}
+
+/* Lays the planned parameters out in one block and reads each widened to float32; with
+ * stored weights the matrices are pointed at in the mapping instead. */
 static int read_params(hp_fwd_model *fm, const hp_model *m, plan_list *pl, hp_err *err)
 {
     size_t total = 0;
     for (size_t i = 0; i < pl->n; i++) {
-        pl->items[i].offset = total;
-        total += (size_t)pl->items[i].t->n_elements;
+        param_plan *p = &pl->items[i];
+        p->offset = p->mat && fm->stored ? SIZE_MAX : total;
+        if (p->offset != SIZE_MAX)
+            total += (size_t)p->t->n_elements;
     }
-    fm->params = hp_malloc(total * sizeof(float), "the model parameters (float32)", err);
+    fm->params = hp_malloc_large(total * sizeof(float), "the model parameters (float32)", err);
     if (!fm->params)
         return -1;
     fm->n_params = total;
     for (size_t i = 0; i < pl->n; i++) {
         param_plan *p = &pl->items[i];
-        *p->view = fm->params + p->offset;
-        if (hp_model_read_f32(m, p->t, *p->view, NULL, err))
+        if (p->mat)
+            *p->mat = (hp_fwd_weight){.rows = p->rows, .cols = p->cols, .stored = p->t};
+        if (p->offset == SIZE_MAX) {
+            /* Stored float32 rows in Hugging Face order are used where they lie. */
+            if (p->t->dtype == HP_F32 && p->t->permute_heads <= 0 && (uintptr_t)p->t->data % sizeof(float) == 0)
+                p->mat->f32 = p->t->data;
+            continue;
+        }
+        float *dst = fm->params + p->offset;
+        if (hp_model_read_f32(m, p->t, dst, NULL, err))
             return hp_failctx(err, "reading tensor \"%s\"", p->name);
+        if (p->vec)
+            *p->vec = dst;
+        else
+            p->mat->f32 = dst;
     }
     return 0;
 }
 
-hp_fwd_model *hp_fwd_load(const hp_model *m, hp_err *err)
+/* The matrix of a and b stacked, when b's rows follow a's in memory; rows 0 otherwise. */
+static hp_fwd_weight stacked(const hp_fwd_weight *a, const hp_fwd_weight *b)
 {
+    if (!a->f32 || b->f32 != a->f32 + a->rows * a->cols || a->cols != b->cols)
+        return (hp_fwd_weight){0};
+    return (hp_fwd_weight){.f32 = a->f32, .rows = a->rows + b->rows, .cols = a->cols};
+}
+
+/* The fused views of each layer (hp_fwd_layer.wqkv, w_gate_up). */
+static void fuse_views(hp_fwd_model *fm)
+{
+    for (int l = 0; l < fm->config.n_layers; l++) {
+        hp_fwd_layer *L = &fm->layers[l];
+        hp_fwd_weight qk = stacked(&L->wq, &L->wk);
+        L->wqkv = qk.rows ? stacked(&qk, &L->wv) : qk;
+        L->w_gate_up = stacked(&L->w_gate, &L->w_up);
+    }
+}
+
+hp_fwd_model *hp_fwd_load(const hp_model *m, const hp_fwd_options *opt, hp_err *err)
+{
+    hp_fwd_options defaults = {0};
+    if (!opt)
+        opt = &defaults;
     if (check_config(m, err))
         return NULL;
     hp_fwd_model *fm = hp_calloc(1, sizeof *fm, "the forward model", err);
     if (!fm)
         return NULL;
     fm->config = m->config;
+    fm->source = m;
+    fm->threads = hp_threads_resolve(opt->threads, 4096);
     fm->layers = hp_calloc((size_t)m->config.n_layers, sizeof *fm->layers, "the layer views", err);
     plan_list pl = {0};
     int rc = fm->layers ? build_plan(&pl, m, fm, err) : -1;
+    fm->stored = opt->weights == HP_FWD_WEIGHTS_STORED || (opt->weights == HP_FWD_WEIGHTS_AUTO && !f32_fits(&pl));
     if (rc == 0)
         rc = read_params(fm, m, &pl, err);
     free(pl.items);
@@ -158,7 +216,8 @@ hp_fwd_model *hp_fwd_load(const hp_model *m, hp_err *err)
         hp_fwd_free(fm);
         return NULL;
     }
-    fm->tied = fm->lm_head == NULL;
+    fuse_views(fm);
+    fm->tied = fm->lm_head.rows == 0;
     if (fm->tied)
         fm->lm_head = fm->embedding;
     return fm;
@@ -168,7 +227,7 @@ void hp_fwd_free(hp_fwd_model *fm)
 {
     if (!fm)
         return;
-    free(fm->params);
+    hp_free_large(fm->params, fm->n_params * sizeof(float));
     free(fm->layers);
     free(fm);
 }

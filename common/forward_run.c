@@ -19,32 +19,52 @@ static float *carve(carver *cv, size_t n)
     return p;
 }
 
-static void layout_acts(hp_fwd_acts *a, const hp_config *c, carver *cv)
+static void layout_layer(hp_fwd_layer_acts *L, const hp_config *c, size_t bt, int seq, bool probs, carver *cv)
 {
-    size_t bt = (size_t)a->batch * a->seq, d = (size_t)c->hidden_size, f = (size_t)c->intermediate_size;
+    size_t d = (size_t)c->hidden_size, f = (size_t)c->intermediate_size;
     size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
-    for (int l = 0; l < c->n_layers; l++) {
-        hp_fwd_layer_acts *L = &a->layers[l];
-        L->x_in = carve(cv, bt * d);
-        L->xn1 = carve(cv, bt * d);
-        L->q = carve(cv, bt * qd);
-        L->k = carve(cv, bt * kvd);
-        L->v = carve(cv, bt * kvd);
-        L->probs = carve(cv, bt * (size_t)c->n_heads * a->seq);
-        L->att = carve(cv, bt * qd);
-        L->x_mid = carve(cv, bt * d);
-        L->xn2 = carve(cv, bt * d);
-        L->gate = carve(cv, bt * f);
-        L->up = carve(cv, bt * f);
-        L->act = carve(cv, bt * f);
+    L->x_in = carve(cv, bt * d);
+    L->xn1 = carve(cv, bt * d);
+    L->qkv = carve(cv, bt * (size_t)hp_fwd_qkv_width(c));
+    L->q = L->qkv;
+    L->k = L->qkv ? L->qkv + qd : NULL;
+    L->v = L->qkv ? L->qkv + qd + kvd : NULL;
+    L->probs = probs ? carve(cv, bt * (size_t)c->n_heads * seq) : NULL;
+    L->att = carve(cv, bt * qd);
+    L->x_mid = carve(cv, bt * d);
+    L->xn2 = carve(cv, bt * d);
+    L->gate_up = carve(cv, bt * 2 * f);
+    L->gate = L->gate_up;
+    L->up = L->gate_up ? L->gate_up + f : NULL;
+    L->act = carve(cv, bt * f);
+}
+
+/* With keep_all every layer has its own buffers. Without, all layers share layer 0's, and
+ * the residual stream alternates between layer 0's x_in and a second buffer, because a
+ * layer's output is the next one's input. */
+static void layout_acts(hp_fwd_acts *a, const hp_fwd_model *fm, carver *cv)
+{
+    const hp_config *c = &fm->config;
+    size_t bt = (size_t)a->batch * a->seq, d = (size_t)c->hidden_size;
+    layout_layer(&a->layers[0], c, bt, a->seq, a->keep_all, cv);
+    float *other = a->keep_all ? NULL : carve(cv, bt * d);
+    for (int l = 1; l < c->n_layers; l++) {
+        if (a->keep_all) {
+            layout_layer(&a->layers[l], c, bt, a->seq, true, cv);
+        } else {
+            a->layers[l] = a->layers[0];
+            a->layers[l].x_in = l % 2 ? other : a->layers[0].x_in;
+        }
     }
-    a->x_out = carve(cv, bt * d);
+    a->x_out = a->keep_all ? carve(cv, bt * d) : (c->n_layers % 2 ? other : a->layers[0].x_in);
     a->xn_out = carve(cv, bt * d);
     a->rope_cos = carve(cv, (size_t)a->seq * (size_t)(c->head_dim / 2));
     a->rope_sin = carve(cv, (size_t)a->seq * (size_t)(c->head_dim / 2));
+    size_t lin = fwd_linear_scratch(fm), att = fwd_attention_scratch(fm, a->seq);
+    a->scratch = carve(cv, lin > att ? lin : att);
 }
 
-hp_fwd_acts *hp_fwd_acts_new(const hp_fwd_model *fm, int batch, int seq, hp_err *err)
+hp_fwd_acts *hp_fwd_acts_new(const hp_fwd_model *fm, int batch, int seq, bool keep_all, hp_err *err)
 {
     if (batch <= 0 || seq <= 0)
         return hp_fail(err, "forward: batch (%d) and sequence length (%d) must be positive", batch, seq),
@@ -54,10 +74,11 @@ hp_fwd_acts *hp_fwd_acts_new(const hp_fwd_model *fm, int batch, int seq, hp_err 
         return NULL;
     a->batch = batch;
     a->seq = seq;
+    a->keep_all = keep_all;
     a->layers = hp_calloc((size_t)fm->config.n_layers, sizeof *a->layers, "the layer activations", err);
     carver cv = {0};
     if (a->layers)
-        layout_acts(a, &fm->config, &cv);
+        layout_acts(a, fm, &cv);
     a->n_floats = cv.used;
     a->block = a->layers ? hp_malloc(cv.used * sizeof(float), "the activations block", err) : NULL;
     if (!a->block) {
@@ -65,7 +86,7 @@ hp_fwd_acts *hp_fwd_acts_new(const hp_fwd_model *fm, int batch, int seq, hp_err 
         return NULL;
     }
     cv = (carver){.base = a->block};
-    layout_acts(a, &fm->config, &cv);
+    layout_acts(a, fm, &cv);
     return a;
 }
 
@@ -78,12 +99,19 @@ void hp_fwd_acts_free(hp_fwd_acts *a)
     free(a);
 }
 
-static int check_inputs(const hp_fwd_model *fm, const hp_fwd_acts *a, const int32_t *tokens,
-                        const int *lengths, int B, int T, hp_err *err)
+static int check_inputs(const hp_fwd_model *fm, const hp_fwd_acts *a, const hp_fwd_cache *cache,
+                        const int32_t *tokens, const int *lengths, int B, int T, hp_err *err)
 {
     if (B <= 0 || T <= 0 || B > a->batch || T > a->seq)
         return hp_fail(err, "forward: batch %d x %d positions does not fit the activations (%d x %d)", B, T,
                        a->batch, a->seq);
+    if (cache && (B > cache->batch || T > cache->capacity))
+        return hp_fail(err, "forward: batch %d x %d positions does not fit the KV cache (%d x %d)", B, T,
+                       cache->batch, cache->capacity);
+    int window = fm->config.sliding_window;
+    if (window > 0 && T > window)
+        return hp_fail(err, "forward: %d positions exceed the model's sliding attention window (%d), which "
+                       "the forward pass does not apply: sequences are limited to %d tokens", T, window, window);
     for (int b = 0; b < B; b++) {
         int len = lengths ? lengths[b] : T;
         if (len < 1 || len > T)
@@ -107,7 +135,7 @@ static void embed(const hp_fwd_model *fm, float *x, const int32_t *tokens, const
         int len = lengths ? lengths[b] : T;
         for (int t = 0; t < T; t++) {
             int32_t id = t < len ? tokens[(size_t)b * T + t] : 0;
-            memcpy(x + ((size_t)b * T + t) * d, fm->embedding + (size_t)id * d, d * sizeof(float));
+            fwd_widen_rows(&fm->embedding, id, 1, x + ((size_t)b * T + t) * d);
         }
     }
 }
@@ -118,6 +146,21 @@ static void add_into(float *y, const float *a, const float *b, size_t n)
         y[i] = a[i] + b[i];
 }
 
+/* Copies the keys and values of the real positions into the cache's layer l. */
+static void cache_store(const hp_fwd_model *fm, hp_fwd_cache *c, int l, const hp_fwd_layer_acts *A,
+                        const int *lengths, int B, int T)
+{
+    size_t kvd = (size_t)fm->config.n_kv_heads * fm->config.head_dim, ld = (size_t)hp_fwd_qkv_width(&fm->config);
+    for (int b = 0; b < B; b++) {
+        int len = lengths ? lengths[b] : T;
+        for (int t = 0; t < len; t++) {
+            size_t dst = (((size_t)l * c->batch + b) * c->capacity + t) * kvd, src = ((size_t)b * T + t) * ld;
+            memcpy(c->k + dst, A->k + src, kvd * sizeof(float));
+            memcpy(c->v + dst, A->v + src, kvd * sizeof(float));
+        }
+    }
+}
+
 /* One decoder layer: x_out = x_mid + MLP(norm(x_mid)), x_mid = x_in + Attn(norm(x_in)).
  * The o_proj and down_proj products go to a scratch (the next activation buffer) before the
  * residual add, so that every kept activation is the value the backward pass needs. */
@@ -125,26 +168,22 @@ static void run_layer(const hp_fwd_model *fm, const hp_fwd_layer *W, hp_fwd_laye
                       const hp_fwd_acts *acts, const int *lengths, int B, int T)
 {
     const hp_config *c = &fm->config;
-    size_t n = (size_t)B * T;
+    size_t n = (size_t)B * T, ld = (size_t)hp_fwd_qkv_width(c);
     int d = c->hidden_size, f = c->intermediate_size, hd = c->head_dim;
-    int qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
-    float eps = (float)c->rms_norm_eps;
+    float *s = acts->scratch;
 
-    fwd_rmsnorm(A->xn1, A->x_in, W->attn_norm, n, d, eps);
-    fwd_linear(A->q, A->xn1, W->wq, W->bq, n, d, qd);
-    fwd_linear(A->k, A->xn1, W->wk, W->bk, n, d, kvd);
-    fwd_linear(A->v, A->xn1, W->wv, W->bv, n, d, kvd);
-    fwd_rope_apply(A->q, B, T, c->n_heads, hd, acts->rope_cos, acts->rope_sin);
-    fwd_rope_apply(A->k, B, T, c->n_kv_heads, hd, acts->rope_cos, acts->rope_sin);
-    fwd_attention(A->att, A->probs, A->q, A->k, A->v, lengths, B, T, c->n_heads, c->n_kv_heads, hd);
-    fwd_linear(x_out, A->att, W->wo, NULL, n, qd, d); /* x_out as scratch for o_proj */
+    fwd_rmsnorm(fm, A->xn1, A->x_in, W->attn_norm, n, d);
+    fwd_project_qkv(fm, W, A->qkv, A->xn1, n, s);
+    fwd_rope_apply(A->q, ld, B, T, c->n_heads, hd, acts->rope_cos, acts->rope_sin);
+    fwd_rope_apply(A->k, ld, B, T, c->n_kv_heads, hd, acts->rope_cos, acts->rope_sin);
+    fwd_attention(fm, A->att, A->probs, A->qkv, lengths, B, T, s);
+    fwd_linear(fm, x_out, (size_t)d, A->att, &W->wo, NULL, n, s); /* x_out as scratch for o_proj */
     add_into(A->x_mid, A->x_in, x_out, n * (size_t)d);
 
-    fwd_rmsnorm(A->xn2, A->x_mid, W->mlp_norm, n, d, eps);
-    fwd_linear(A->gate, A->xn2, W->w_gate, NULL, n, d, f);
-    fwd_linear(A->up, A->xn2, W->w_up, NULL, n, d, f);
-    fwd_swiglu(A->act, A->gate, A->up, n * (size_t)f);
-    fwd_linear(x_out, A->act, W->w_down, NULL, n, f, d);
+    fwd_rmsnorm(fm, A->xn2, A->x_mid, W->mlp_norm, n, d);
+    fwd_project_gate_up(fm, W, A->gate_up, A->xn2, n, s);
+    fwd_swiglu(fm, A->act, A->gate_up, n, f);
+    fwd_linear(fm, x_out, (size_t)d, A->act, &W->w_down, NULL, n, s);
     for (size_t i = 0; i < n * (size_t)d; i++)
         x_out[i] += A->x_mid[i];
 }
@@ -159,28 +198,52 @@ static void zero_padding(float *y, const int *lengths, int B, int T, size_t widt
             memset(y + ((size_t)b * T + t) * width, 0, width * sizeof(float));
 }
 
-int hp_fwd_run(const hp_fwd_model *fm, hp_fwd_acts *acts, const int32_t *tokens, const int *lengths,
-               int B, int T, float *logits, float *hidden, hp_err *err)
+int hp_fwd_run(const hp_fwd_model *fm, hp_fwd_acts *acts, hp_fwd_cache *cache, const int32_t *tokens,
+               const int *lengths, int B, int T, float *logits, float *hidden, hp_err *err)
 {
-    if (check_inputs(fm, acts, tokens, lengths, B, T, err))
+    if (check_inputs(fm, acts, cache, tokens, lengths, B, T, err))
         return -1;
     const hp_config *c = &fm->config;
     size_t n = (size_t)B * T, d = (size_t)c->hidden_size;
     fwd_rope_tables(c, T, acts->rope_cos, acts->rope_sin);
     embed(fm, acts->layers[0].x_in, tokens, lengths, B, T);
     for (int l = 0; l < c->n_layers; l++) {
-        float *x_out = l + 1 < c->n_layers ? acts->layers[l + 1].x_in : acts->x_out;
-        run_layer(fm, &fm->layers[l], &acts->layers[l], x_out, acts, lengths, B, T);
-    }
-    fwd_rmsnorm(acts->xn_out, acts->x_out, fm->final_norm, n, (int)d, (float)c->rms_norm_eps);
-    fwd_linear(logits, acts->xn_out, fm->lm_head, NULL, n, (int)d, c->vocab_size);
-    zero_padding(logits, lengths, B, T, (size_t)c->vocab_size);
-    if (hidden) {
-        for (int l = 0; l <= c->n_layers; l++) {
+        /* The input is copied out before the layer runs: without keep_all the buffer is
+         * reused two layers on. */
+        if (hidden) {
             float *dst = hidden + (size_t)l * n * d;
-            memcpy(dst, l < c->n_layers ? acts->layers[l].x_in : acts->x_out, n * d * sizeof(float));
+            memcpy(dst, acts->layers[l].x_in, n * d * sizeof(float));
             zero_padding(dst, lengths, B, T, d);
         }
+        float *x_out = l + 1 < c->n_layers ? acts->layers[l + 1].x_in : acts->x_out;
+        run_layer(fm, &fm->layers[l], &acts->layers[l], x_out, acts, lengths, B, T);
+        if (cache)
+            cache_store(fm, cache, l, &acts->layers[l], lengths, B, T);
+    }
+    if (hidden) {
+        float *dst = hidden + (size_t)c->n_layers * n * d;
+        memcpy(dst, acts->x_out, n * d * sizeof(float));
+        zero_padding(dst, lengths, B, T, d);
+    }
+    if (cache) {
+        for (int b = 0; b < cache->batch; b++)
+            cache->len[b] = b < B ? (lengths ? lengths[b] : T) : 0;
+    }
+    fwd_rmsnorm(fm, acts->xn_out, acts->x_out, fm->final_norm, n, (int)d);
+    if (logits) {
+        fwd_linear(fm, logits, (size_t)c->vocab_size, acts->xn_out, &fm->lm_head, NULL, n, acts->scratch);
+        zero_padding(logits, lengths, B, T, (size_t)c->vocab_size);
     }
     return 0;
+}
+
+void hp_fwd_last_logits(const hp_fwd_model *fm, const hp_fwd_acts *acts, const int *lengths, int B,
+                        int T, float *logits)
+{
+    size_t d = (size_t)fm->config.hidden_size, V = (size_t)fm->config.vocab_size;
+    for (int b = 0; b < B; b++) {
+        int t = (lengths ? lengths[b] : T) - 1;
+        fwd_linear(fm, logits + (size_t)b * V, V, acts->xn_out + ((size_t)b * T + t) * d, &fm->lm_head, NULL, 1,
+                   acts->scratch);
+    }
 }

@@ -12,6 +12,7 @@
 #include "hyplora/error.h"
 #include "hyplora/file.h"
 #include "hyplora/forward.h"
+#include "hyplora/instruct.h"
 #include "hyplora/freq.h"
 #include "hyplora/gguf.h"
 #include "hyplora/json_stream.h"

@@ -193,8 +193,6 @@ static int copy_tokenizer(const char *tokenizer, const char *out, hp_err *err)
 /* Shards split the tensor list in order at roughly equal byte counts, as HF does. */
 static int write_weights(const spec *s, const tensor_plan *plan, size_t n, hp_err *err)
 {
-    hp_rng rng;
-    hp_rng_seed(&rng, s->seed);
     hp_st_write *w = hp_calloc(n, sizeof *w, "tensor list", err);
     int *shard_of = hp_calloc(n, sizeof *shard_of, "shard list", err);
     if (!w || !shard_of) {
@@ -204,10 +202,7 @@ static int write_weights(const spec *s, const tensor_plan *plan, size_t n, hp_er
     }
     uint64_t total = 0, *bytes = hp_calloc(n, sizeof *bytes, "sizes", err);
     int rc = bytes ? 0 : -1;
-    cli_progress progress;
-    hp_progress *p = cli_progress_begin(&progress, "generating weights");
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        hp_progress_update(p, i, n);
         w[i].name = plan[i].name;
         w[i].dtype = s->dtype;
         w[i].ndim = plan[i].ndim;
@@ -215,16 +210,7 @@ static int write_weights(const spec *s, const tensor_plan *plan, size_t n, hp_er
         bytes[i] = hp_dtype_bytes(s->dtype, (uint64_t)plan[i].shape[0] *
                                                 (uint64_t)(plan[i].ndim == 2 ? plan[i].shape[1] : 1));
         total += bytes[i];
-        /* Every tensor draws from the stream even when sparse skips it, so the embedding
-         * of a sparse layout equals that of the full model with the same seed. */
-        if (!s->sparse || plan[i].always_written) {
-            w[i].data = fill(&plan[i], s->dtype, &rng, err);
-            if (!w[i].data)
-                rc = -1;
-        }
     }
-    hp_progress_update(p, n, n);
-    cli_progress_end(&progress);
     uint64_t before = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         shard_of[i] = (int)((double)before / (double)total * s->shards);
@@ -239,6 +225,13 @@ static int write_weights(const spec *s, const tensor_plan *plan, size_t n, hp_er
         wm = cJSON_AddObjectToObject(index, "weight_map");
     }
     static const char *const META[] = {"format", "pt"};
+    hp_rng rng;
+    hp_rng_seed(&rng, s->seed);
+    cli_progress progress;
+    hp_progress *p = cli_progress_begin(&progress, "generating weights");
+    /* One shard in memory at a time, its tensors drawn in order from the one random stream,
+     * so the bytes do not depend on the shard count. With --sparse only the embedding and
+     * the head are drawn; the embedding comes first, so it equals the full model's. */
     for (int sh = 0; rc == 0 && sh < s->shards; sh++) {
         char fname[64];
         if (s->shards == 1)
@@ -254,10 +247,21 @@ static int write_weights(const spec *s, const tensor_plan *plan, size_t n, hp_er
                 if (wm)
                     cJSON_AddStringToObject(wm, plan[i].name, fname);
             }
-        char *path = hp_path_join(s->out, fname, err);
+        for (size_t i = first; rc == 0 && i < first + count; i++) {
+            hp_progress_update(p, i, n);
+            if ((!s->sparse || plan[i].always_written) && !(w[i].data = fill(&plan[i], s->dtype, &rng, err)))
+                rc = -1;
+        }
+        char *path = rc == 0 ? hp_path_join(s->out, fname, err) : NULL;
         rc = path ? hp_safetensors_write(path, w + first, count, META, 1, err) : -1;
         free(path);
+        for (size_t i = first; i < first + count; i++) {
+            free((void *)w[i].data);
+            w[i].data = NULL;
+        }
     }
+    hp_progress_update(p, n, n);
+    cli_progress_end(&progress);
     if (rc == 0 && wm) {
         rc = write_json(s->out, "model.safetensors.index.json", index, err);
         index = NULL;

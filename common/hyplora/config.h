@@ -28,6 +28,8 @@ typedef struct hp_config {
     int head_dim;
     int vocab_size;
     int max_position_embeddings;
+    int sliding_window;  /* Mistral (and Qwen2 with use_sliding_window): keys further back
+                          * are not attended to; 0 when the model has none */
     double rms_norm_eps;
     double rope_theta;
     struct {

@@ -171,11 +171,15 @@ def usage_cases():
     expect_error(s, ["make-model"], "-o DIR is required", status=2)
     expect_error(s, ["make-model", "-o", s.path("m"), "--dtype", "q4"], "--dtype expects bf16, f16 or f32", status=2)
     expect_error(s, ["make-model", "-o", s.path("m"), "--hidden", "30", "--heads", "4"], "--heads must divide", status=2)
-    for cmd in ("info", "tensor", "make-model"):
+    top = s.ok("--help").out
+    assert "Commands:" in top
+    # Every command the top-level help lists has its own help with an example.
+    commands = [line.split()[0] for line in top.split("Commands:")[1].split("\n\n")[0].splitlines() if line.strip()]
+    assert {"info", "tensor", "make-model", "generate", "loss"} <= set(commands), commands
+    for cmd in commands:
         r = s.ok(cmd, "--help")
-        assert "Example:" in r.out and "usage: hyplora " + cmd in r.out, r.out
+        assert "Example" in r.out and "usage: hyplora " + cmd in r.out, (cmd, r.out)
     assert s.ok("--version").out.startswith("hyplora ")
-    assert "Commands:" in s.ok("--help").out
 
 
 def tensor_errors():

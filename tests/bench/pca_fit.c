@@ -16,17 +16,12 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench_timing.h"
+
 #include "hyplora.h"
 
 enum { R = 8 };
 static const double SIGMA2[R] = {40, 20, 12, 8, 6, 5, 4, 3.5}; /* planted variances over noise */
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static double cpu(void)
 {
@@ -92,19 +87,19 @@ int main(int argc, char **argv)
     hp_err err;
     for (int i = 0; i < runs; i++) {
         hp_pca p;
-        double t0 = now(), c0 = cpu();
+        double t0 = bench_now(), c0 = cpu();
         if (hp_pca_fit(x, n, d, &o, &p, &err) != 0) {
             fprintf(stderr, "%s\n", err.msg);
             return 1;
         }
-        double t1 = now(), c1 = cpu();
+        double t1 = bench_now(), c1 = cpu();
         if (o.project)
             memcpy(coords, p.coords, n * 2 * sizeof *coords);
         else if (hp_pca_project(&p, x, n, coords, &err) != 0) {
             fprintf(stderr, "%s\n", err.msg);
             return 1;
         }
-        double t2 = now(), c2 = cpu();
+        double t2 = bench_now(), c2 = cpu();
         printf("%.3f %.3f %d %.8g %.8g %.2e %.3f %.3f\n", t1 - t0, t2 - t1, p.passes, p.variance[0],
                p.variance[1], p.angle_bound, c1 - c0, c2 - c1);
         hp_pca_free(&p);

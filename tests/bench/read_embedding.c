@@ -6,14 +6,9 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "hyplora.h"
+#include "bench_timing.h"
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "hyplora.h"
 
 int main(int argc, char **argv)
 {
@@ -22,7 +17,7 @@ int main(int argc, char **argv)
         return 2;
     }
     hp_err err;
-    double t0 = now();
+    double t0 = bench_now();
     hp_model *m = hp_model_open(argv[1], &err);
     const hp_tensor *t = m ? hp_model_embedding(m, &err) : NULL;
     if (!t) {
@@ -35,7 +30,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", x ? err.msg : "out of memory");
         return 1;
     }
-    double secs = now() - t0, sum = 0;
+    double secs = bench_now() - t0, sum = 0;
     for (size_t i = 0; i < n; i++)
         sum += x[i];
     struct rusage ru;

@@ -10,13 +10,12 @@ llama3 rope_scaling config (the last two written here into make-model's output),
 GGUF files from tests/oracle/gguf_writer.py (Llama with permuted q/k rows, tied Qwen2). The
 reference reads the same safetensors file through tests/lib/st_writer.py. Checks: logits
 within 1e-4 of the logits' scale (max |ref|), each layer's input hidden states likewise,
-a padded batch equal to each sequence run alone, and clear errors for a missing tensor, a
-wrong shape and a token id out of range.
+a padded batch equal to each sequence run alone, the same with the weights kept in their
+stored dtype, with every layer's activations kept, and with KV-cache decoding (prefill then
+one token per step), and clear errors for a missing tensor, a wrong shape and a token id out
+of range.
 """
-import json
-import math
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -28,20 +27,14 @@ except ImportError:  # a clear failure, not a skip: this is the forward pass's o
 
 import harness  # noqa: E402
 import st_writer  # noqa: E402
+from checkpoints import make_model, rewrite, sharpen  # noqa: E402
+from torch_llama import load_gguf_expected, load_safetensors_dir, reference  # noqa: E402
 
 TOL = 1e-4
 suite = harness.Suite()
 HYPLORA = sys.argv[2]
 rng = np.random.default_rng(6)
-
-
-def make_model(name, *args):
-    out = suite.path(name)
-    p = subprocess.run([HYPLORA, "make-model", "-o", out, "--no-tokenizer", "--vocab", "300", *map(str, args)],
-                       capture_output=True, text=True)
-    if p.returncode != 0:
-        raise AssertionError("make-model failed: " + p.stderr)
-    return out
+SMALL = ("--no-tokenizer", "--vocab", 300)  # make-model options of every checkpoint here
 
 
 def stored_dtypes(path):
@@ -49,145 +42,11 @@ def stored_dtypes(path):
     return {k: v["dtype"] for k, v in header.items() if k != "__metadata__"}
 
 
-def rewrite(model_dir, edit_tensors=None, edit_config=None):
-    """Rewrites the checkpoint in place: edit_tensors(dict name -> float32 array) may change
-    or add tensors (kept in the file's dtype), edit_config(dict) the config."""
-    st = os.path.join(model_dir, "model.safetensors")
-    dtypes = stored_dtypes(st)
-    _, tensors, _ = st_writer.read(st)
-    tensors = {k: np.array(v, dtype=np.float32) for k, v in tensors.items()}
-    if edit_tensors:
-        edit_tensors(tensors)
-    dtype = next(iter(dtypes.values()))
-    st_writer.write(st, [(k, dtype, v.shape, st_writer.tensor_bytes(dtype, v)) for k, v in tensors.items()])
-    if edit_config:
-        cp = os.path.join(model_dir, "config.json")
-        with open(cp) as f:
-            cfg = json.load(f)
-        edit_config(cfg)
-        with open(cp, "w") as f:
-            json.dump(cfg, f, indent=1)
-
-
-def sharpen(tensors, with_bias=False, qk_scale=8.0):
-    """Random norm weights and larger q/k weights, so that attention is far from uniform
-    and a mistake in the mask or the rotation shows; q/k/v biases when asked."""
-    for name in list(tensors):
-        a = tensors[name]
-        if name.endswith("layernorm.weight") or name == "model.norm.weight":
-            tensors[name] = (1 + 0.3 * rng.standard_normal(a.shape)).astype(np.float32)
-        if ".q_proj.weight" in name or ".k_proj.weight" in name:
-            tensors[name] = (a * qk_scale).astype(np.float32)
-        if with_bias and any(p in name for p in (".q_proj.weight", ".k_proj.weight", ".v_proj.weight")):
-            tensors[name.replace(".weight", ".bias")] = (0.5 * rng.standard_normal(a.shape[0])).astype(np.float32)
-
-
-# ---- the reference ----
-
-def rope_inv_freq(cfg, hd):
-    theta = cfg.get("rope_theta", 10000.0)
-    inv = 1.0 / theta ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd)
-    rs = cfg.get("rope_scaling")
-    if not rs:
-        return inv
-    kind = rs.get("rope_type", rs.get("type"))
-    if kind == "linear":
-        return inv / rs["factor"]
-    assert kind == "llama3", kind
-    factor, lo, hi = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"]
-    ctx = rs["original_max_position_embeddings"]
-    out = []
-    for f in inv.tolist():
-        wavelen = 2 * math.pi / f
-        if wavelen < ctx / hi:
-            out.append(f)
-        elif wavelen > ctx / lo:
-            out.append(f / factor)
-        else:
-            s = (ctx / wavelen - lo) / (hi - lo)
-            out.append((1 - s) * f / factor + s * f)
-    return torch.tensor(out, dtype=torch.float64)
-
-
-def rotate(x, cos, sin):
-    """x [heads, T, hd]; rotate-half: the first and second halves form the pairs."""
-    half = x.shape[-1] // 2
-    x1, x2 = x[..., :half], x[..., half:]
-    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
-
-
-def rmsnorm(x, w, eps):
-    return x / torch.sqrt((x * x).mean(-1, keepdim=True) + eps) * w
-
-
-def load_safetensors_dir(model_dir):
-    """(Hugging Face config, {name: float64 tensor}) of a make-model directory."""
-    with open(os.path.join(model_dir, "config.json")) as f:
-        cfg = json.load(f)
-    _, raw, _ = st_writer.read(os.path.join(model_dir, "model.safetensors"))
-    return cfg, {k: torch.tensor(np.array(v, dtype=np.float64)) for k, v in raw.items()}
-
-
-def load_gguf_expected(outdir):
-    """The same for a gguf_writer.py model: its expected values (dequantised, in Hugging Face
-    row order) and its config in Hugging Face field names."""
-    with open(os.path.join(outdir, "expected.json")) as f:
-        meta = json.load(f)
-    c = meta["config"]
-    cfg = {"num_attention_heads": c["n_heads"], "num_key_value_heads": c["n_kv_heads"],
-           "hidden_size": c["hidden_size"], "head_dim": c["head_dim"], "rms_norm_eps": c["rms_norm_eps"],
-           "rope_theta": c["rope_theta"], "num_hidden_layers": c["n_layers"]}
-    W = {name: torch.tensor(np.load(os.path.join(outdir, "expected", name + ".npy")).astype(np.float64))
-         for name in meta["tensors"]}
-    return cfg, W
-
-
-def reference(model_dir, ids, loader=load_safetensors_dir):
-    """Logits [T, V] and hidden states [L+1, T, D] of one sequence, in float64."""
-    cfg, W = loader(model_dir)
-    H, KV, D = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["hidden_size"]
-    hd = cfg.get("head_dim", D // H)
-    eps = cfg["rms_norm_eps"]
-    T = len(ids)
-    pos = torch.arange(T, dtype=torch.float64)[:, None]
-    ang = pos * rope_inv_freq(cfg, hd)[None, :]
-    cos, sin = torch.cos(ang), torch.sin(ang)
-    mask = torch.full((T, T), float("-inf"), dtype=torch.float64).triu(1)
-    x = W["model.embed_tokens.weight"][torch.tensor(ids)]
-    hidden = []
-    for layer in range(cfg["num_hidden_layers"]):
-        p = "model.layers.%d." % layer
-        hidden.append(x)
-
-        def proj(name, inp):
-            y = inp @ W[p + name + ".weight"].T
-            b = W.get(p + name + ".bias")
-            return y + b if b is not None else y
-
-        h = rmsnorm(x, W[p + "input_layernorm.weight"], eps)
-        q = proj("self_attn.q_proj", h).view(T, H, hd).transpose(0, 1)
-        k = proj("self_attn.k_proj", h).view(T, KV, hd).transpose(0, 1)
-        v = proj("self_attn.v_proj", h).view(T, KV, hd).transpose(0, 1)
-        q, k = rotate(q, cos, sin), rotate(k, cos, sin)
-        k = k.repeat_interleave(H // KV, dim=0)
-        v = v.repeat_interleave(H // KV, dim=0)
-        att = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(hd) + mask, dim=-1) @ v
-        x = x + att.transpose(0, 1).reshape(T, H * hd) @ W[p + "self_attn.o_proj.weight"].T
-        h = rmsnorm(x, W[p + "post_attention_layernorm.weight"], eps)
-        g = h @ W[p + "mlp.gate_proj.weight"].T
-        u = h @ W[p + "mlp.up_proj.weight"].T
-        x = x + (torch.nn.functional.silu(g) * u) @ W[p + "mlp.down_proj.weight"].T
-    hidden.append(x)
-    head = W.get("lm_head.weight", W["model.embed_tokens.weight"])
-    logits = rmsnorm(x, W["model.norm.weight"], eps) @ head.T
-    return logits.numpy(), torch.stack(hidden).numpy()
-
-
 # ---- running the C side ----
 
-def dump(model_dir, seqs, tag, hidden=True):
+def dump(model_dir, seqs, tag, hidden=True, extra=()):
     lp, hp = suite.path(tag + "-logits.npy"), suite.path(tag + "-hidden.npy")
-    args = [model_dir, "--logits", lp] + (["--hidden", hp] if hidden else [])
+    args = [model_dir, "--logits", lp] + (["--hidden", hp] if hidden else []) + list(extra)
     args += [",".join(map(str, s)) for s in seqs]
     suite.ok(*args)
     return np.load(lp), (np.load(hp) if hidden else None)
@@ -202,15 +61,20 @@ def random_seqs(lengths):
     return [rng.integers(0, 300, n).tolist() for n in lengths]
 
 
-def compare(model_dir, tag, lengths=(37, 12, 1, 24), loader=load_safetensors_dir, run_path=None, vocab=300):
+def compare(model_dir, tag, lengths=(37, 12, 1, 24), loader=load_safetensors_dir, run_path=None, vocab=300,
+            modes=()):
+    """The dump against the reference; then each mode (forward_dump options) against the
+    reference too, and against the default dump within 1e-5 of scale."""
     seqs = [rng.integers(0, vocab, n).tolist() for n in lengths]
+    weights = loader(model_dir)
+    refs = [reference(model_dir, s, weights=weights) for s in seqs]
     logits, hidden = dump(run_path or model_dir, seqs, tag)
     T = max(lengths)
     assert logits.shape[:2] == (len(seqs), T), logits.shape
     worst = 0.0
     for b, s in enumerate(seqs):
         n = len(s)
-        ref_l, ref_h = reference(model_dir, s, loader)
+        ref_l, ref_h = refs[b]
         e = rel_err(logits[b, :n], ref_l)
         worst = max(worst, e)
         assert e < TOL, "%s seq %d (len %d): logits differ by %.3g of their scale" % (tag, b, n, e)
@@ -222,6 +86,20 @@ def compare(model_dir, tag, lengths=(37, 12, 1, 24), loader=load_safetensors_dir
     # A logit scale far from zero: the comparison is not one of tiny numbers.
     assert np.abs(logits).max() > 1e-3, np.abs(logits).max()
     print("     %s: worst relative difference %.2g (logit scale %.3g)" % (tag, worst, np.abs(logits).max()))
+    for mode in modes:
+        incremental = "--incremental" in mode
+        got, got_h = dump(run_path or model_dir, seqs, tag + "-" + "-".join(m.strip("-") for m in mode),
+                          hidden=not incremental, extra=mode)
+        for b, s in enumerate(seqs):
+            n = len(s)
+            e = rel_err(got[b, :n], refs[b][0])
+            assert e < TOL, "%s %s seq %d: logits differ from the reference by %.3g" % (tag, mode, b, e)
+            e = rel_err(got[b, :n], logits[b, :n].astype(np.float64))
+            assert e < 1e-5, "%s %s seq %d: logits differ from the full pass by %.3g" % (tag, mode, b, e)
+            if not incremental:
+                e = rel_err(got_h[:, b, :n], hidden[:, b, :n].astype(np.float64))
+                assert e < 1e-5, "%s %s seq %d: hidden states differ by %.3g" % (tag, mode, b, e)
+        print("     %s %s: equal to the reference and to the full pass" % (tag, " ".join(mode)))
 
 
 def padded_equals_single(model_dir, tag):
@@ -235,22 +113,31 @@ def padded_equals_single(model_dir, tag):
 
 # ---- the checkpoints ----
 
+# Weights kept in their stored dtype and widened as used; every layer's activations kept
+# (the training layout); the KV cache: a prefill of 1, 2, ... tokens (and of 5, 6, ...),
+# then one decoding step at a time, each sequence at its own position.
+STORED_CACHE_MODES = (("--weights", "stored"), ("--keep-all",), ("--incremental", "1"),
+                      ("--incremental", "5", "--weights", "stored"))
+
 def case_bf16_gqa_untied():
-    d = make_model("bf16-gqa", "--dtype", "bf16", "--heads", 4, "--kv-heads", 2, "--layers", 3, "--seed", 1)
-    rewrite(d, lambda t: sharpen(t))
-    compare(d, "bf16-gqa")
+    d = make_model(suite, HYPLORA, "bf16-gqa", *SMALL, "--dtype", "bf16", "--heads", 4, "--kv-heads", 2,
+                   "--layers", 3, "--seed", 1)
+    rewrite(d, lambda t: sharpen(t, rng))
+    compare(d, "bf16-gqa", modes=STORED_CACHE_MODES)
     padded_equals_single(d, "bf16-gqa")
 
 
 def case_f32_mha_tied():
-    d = make_model("f32-mha", "--dtype", "f32", "--heads", 4, "--kv-heads", 4, "--tie", "--seed", 2)
-    rewrite(d, lambda t: sharpen(t))
+    d = make_model(suite, HYPLORA, "f32-mha", *SMALL, "--dtype", "f32", "--heads", 4, "--kv-heads", 4, "--tie",
+                   "--seed", 2)
+    rewrite(d, lambda t: sharpen(t, rng))
     assert "lm_head.weight" not in stored_dtypes(os.path.join(d, "model.safetensors"))
     compare(d, "f32-mha")
 
 
 def case_f32_bias_llama3():
-    d = make_model("f32-bias", "--dtype", "f32", "--heads", 8, "--kv-heads", 2, "--hidden", 128, "--seed", 3)
+    d = make_model(suite, HYPLORA, "f32-bias", *SMALL, "--dtype", "f32", "--heads", 8, "--kv-heads", 2,
+                   "--hidden", 128, "--seed", 3)
 
     def cfg(c):
         c["attention_bias"] = True
@@ -260,14 +147,14 @@ def case_f32_bias_llama3():
         # sequences reach past that context.
         c["rope_scaling"] = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                              "high_freq_factor": 4.0, "original_max_position_embeddings": 64}
-    rewrite(d, lambda t: sharpen(t, with_bias=True), cfg)
-    compare(d, "f32-bias", lengths=(70, 33, 5))
+    rewrite(d, lambda t: sharpen(t, rng, with_bias=True), cfg)
+    compare(d, "f32-bias", lengths=(70, 33, 5), modes=STORED_CACHE_MODES)
     padded_equals_single(d, "f32-bias")
 
 
 def case_bf16_plain():
     """make-model's output as it is: norms 1, std-0.02 weights, default rope."""
-    d = make_model("bf16-plain", "--seed", 4)
+    d = make_model(suite, HYPLORA, "bf16-plain", *SMALL, "--seed", 4)
     compare(d, "bf16-plain", lengths=(20, 9))
 
 
@@ -280,18 +167,18 @@ def case_gguf(arch):
     outdir = suite.path("gguf-" + arch)
     path = gguf_writer.write_model(outdir, arch, seed=7)
     compare(outdir, "gguf-" + arch, lengths=(40, 17), loader=load_gguf_expected, run_path=path,
-            vocab=gguf_writer.VOCAB)
+            vocab=gguf_writer.VOCAB, modes=STORED_CACHE_MODES)
 
 
 def case_errors():
-    d = make_model("broken", "--dtype", "f32", "--seed", 5)
+    d = make_model(suite, HYPLORA, "broken", *SMALL, "--dtype", "f32", "--seed", 5)
     harness.expect_error(suite, [d, "--logits", suite.path("x.npy"), "1,2,300"], "token id 300")
 
     def drop(t):
         del t["model.layers.1.mlp.up_proj.weight"]
     rewrite(d, drop)
     harness.expect_error(suite, [d, "--logits", suite.path("x.npy"), "1,2"], "model.layers.1.mlp.up_proj.weight")
-    d2 = make_model("broken2", "--dtype", "f32", "--seed", 5)
+    d2 = make_model(suite, HYPLORA, "broken2", *SMALL, "--dtype", "f32", "--seed", 5)
 
     def reshape(t):
         t["model.layers.0.self_attn.k_proj.weight"] = t["model.layers.0.self_attn.k_proj.weight"][:16]

@@ -1,0 +1,54 @@
+/* Instruction data as fine-tuning and `hyplora loss` see it: an item (instruction,
+ * optional input, output) formatted with a prompt template, tokenized, cut to a maximum
+ * length, and the positions whose next token counts in the loss.
+ *
+ * The tokenization follows LLM-Adapters' finetune.py, which the HypLoRA paper trains
+ * with: the full text (prompt + output) is encoded with the tokenizer's special tokens,
+ * cut to `cutoff` tokens, and EOS is appended when it is not already last and the cut left
+ * room; when training on the response only, the first k labels are masked, k being the
+ * length of the prompt encoded alone (also cut to `cutoff`). */
+#ifndef HYPLORA_INSTRUCT_H
+#define HYPLORA_INSTRUCT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hyplora/error.h"
+#include "hyplora/tokenizer.h"
+
+typedef enum hp_template {
+    HP_TEMPLATE_ALPACA,       /* the Stanford Alpaca prompt (docs/instruction-data.md) */
+    HP_TEMPLATE_LLM_ADAPTERS, /* the exact text LLM-Adapters' finetune.py builds, quirks included */
+} hp_template;
+
+/* "alpaca" or "llm-adapters"; -1 for any other name. */
+int hp_template_from_name(const char *name, hp_template *t);
+const char *hp_template_name(hp_template t);
+
+/* The formatted text, malloc'd: the prompt followed by output (output NULL: the prompt
+ * alone, as the model sees it before answering). input NULL or "" selects the variant of
+ * the template without an input section. */
+char *hp_template_format(hp_template t, const char *instruction, const char *input, const char *output,
+                         hp_err *err);
+
+typedef struct hp_instruct_example {
+    hp_ids ids;        /* the tokens, at most cutoff */
+    size_t first_target; /* targets are ids[first_target .. n): predicted from the position before */
+    bool truncated;    /* the full text had more than cutoff tokens */
+} hp_instruct_example;
+
+typedef struct hp_instruct_options {
+    hp_template template_;
+    int cutoff;            /* tokens (256 as the paper) */
+    bool train_on_inputs;  /* loss on prompt tokens too (true, as the paper) */
+} hp_instruct_options;
+
+void hp_instruct_options_init(hp_instruct_options *o);
+
+/* Formats and tokenizes one item into ex (its ids buffer is reused; free with
+ * hp_ids_free). */
+int hp_instruct_tokenize(const hp_tokenizer *tok, const hp_instruct_options *o, const char *instruction,
+                         const char *input, const char *output, hp_instruct_example *ex, hp_err *err);
+
+#endif

@@ -1,0 +1,111 @@
+"""An independent PyTorch (float64) implementation of the Llama-family decoder the library
+runs, written for the tests (no transformers): RMSNorm, rotate-half RoPE with llama3/linear
+scaling, grouped-query causal attention, SwiGLU, optional q/k/v biases, tied or untied head.
+Used by the forward, generate and loss oracles."""
+import json
+import math
+import os
+
+import numpy as np
+import torch
+
+import st_writer
+
+def rope_inv_freq(cfg, hd):
+    theta = cfg.get("rope_theta", 10000.0)
+    inv = 1.0 / theta ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd)
+    rs = cfg.get("rope_scaling")
+    if not rs:
+        return inv
+    kind = rs.get("rope_type", rs.get("type"))
+    if kind == "linear":
+        return inv / rs["factor"]
+    assert kind == "llama3", kind
+    factor, lo, hi = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"]
+    ctx = rs["original_max_position_embeddings"]
+    out = []
+    for f in inv.tolist():
+        wavelen = 2 * math.pi / f
+        if wavelen < ctx / hi:
+            out.append(f)
+        elif wavelen > ctx / lo:
+            out.append(f / factor)
+        else:
+            s = (ctx / wavelen - lo) / (hi - lo)
+            out.append((1 - s) * f / factor + s * f)
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def rotate(x, cos, sin):
+    """x [heads, T, hd]; rotate-half: the first and second halves form the pairs."""
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)
+
+
+def rmsnorm(x, w, eps):
+    return x / torch.sqrt((x * x).mean(-1, keepdim=True) + eps) * w
+
+
+def load_safetensors_dir(model_dir):
+    """(Hugging Face config, {name: float64 tensor}) of a make-model directory."""
+    with open(os.path.join(model_dir, "config.json")) as f:
+        cfg = json.load(f)
+    _, raw, _ = st_writer.read(os.path.join(model_dir, "model.safetensors"))
+    return cfg, {k: torch.tensor(np.array(v, dtype=np.float64)) for k, v in raw.items()}
+
+
+def load_gguf_expected(outdir):
+    """The same for a gguf_writer.py model: its expected values (dequantised, in Hugging Face
+    row order) and its config in Hugging Face field names."""
+    with open(os.path.join(outdir, "expected.json")) as f:
+        meta = json.load(f)
+    c = meta["config"]
+    cfg = {"num_attention_heads": c["n_heads"], "num_key_value_heads": c["n_kv_heads"],
+           "hidden_size": c["hidden_size"], "head_dim": c["head_dim"], "rms_norm_eps": c["rms_norm_eps"],
+           "rope_theta": c["rope_theta"], "num_hidden_layers": c["n_layers"]}
+    W = {name: torch.tensor(np.load(os.path.join(outdir, "expected", name + ".npy")).astype(np.float64))
+         for name in meta["tensors"]}
+    return cfg, W
+
+
+def reference(model_dir, ids, loader=load_safetensors_dir, weights=None):
+    """Logits [T, V] and hidden states [L+1, T, D] of one sequence, in float64. weights:
+    the (config, tensors) pair of loader(model_dir), when already loaded."""
+    cfg, W = weights or loader(model_dir)
+    H, KV, D = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["hidden_size"]
+    hd = cfg.get("head_dim", D // H)
+    eps = cfg["rms_norm_eps"]
+    T = len(ids)
+    pos = torch.arange(T, dtype=torch.float64)[:, None]
+    ang = pos * rope_inv_freq(cfg, hd)[None, :]
+    cos, sin = torch.cos(ang), torch.sin(ang)
+    mask = torch.full((T, T), float("-inf"), dtype=torch.float64).triu(1)
+    x = W["model.embed_tokens.weight"][torch.tensor(ids)]
+    hidden = []
+    for layer in range(cfg["num_hidden_layers"]):
+        p = "model.layers.%d." % layer
+        hidden.append(x)
+
+        def proj(name, inp):
+            y = inp @ W[p + name + ".weight"].T
+            b = W.get(p + name + ".bias")
+            return y + b if b is not None else y
+
+        h = rmsnorm(x, W[p + "input_layernorm.weight"], eps)
+        q = proj("self_attn.q_proj", h).view(T, H, hd).transpose(0, 1)
+        k = proj("self_attn.k_proj", h).view(T, KV, hd).transpose(0, 1)
+        v = proj("self_attn.v_proj", h).view(T, KV, hd).transpose(0, 1)
+        q, k = rotate(q, cos, sin), rotate(k, cos, sin)
+        k = k.repeat_interleave(H // KV, dim=0)
+        v = v.repeat_interleave(H // KV, dim=0)
+        att = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(hd) + mask, dim=-1) @ v
+        x = x + att.transpose(0, 1).reshape(T, H * hd) @ W[p + "self_attn.o_proj.weight"].T
+        h = rmsnorm(x, W[p + "post_attention_layernorm.weight"], eps)
+        g = h @ W[p + "mlp.gate_proj.weight"].T
+        u = h @ W[p + "mlp.up_proj.weight"].T
+        x = x + (torch.nn.functional.silu(g) * u) @ W[p + "mlp.down_proj.weight"].T
+    hidden.append(x)
+    head = W.get("lm_head.weight", W["model.embed_tokens.weight"])
+    logits = rmsnorm(x, W["model.norm.weight"], eps) @ head.T
+    return logits.numpy(), torch.stack(hidden).numpy()
