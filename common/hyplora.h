@@ -8,6 +8,7 @@
 
 #include "hyplora/config.h"
 #include "hyplora/corpus.h"
+#include "hyplora/delta.h"
 #include "hyplora/dtype.h"
 #include "hyplora/error.h"
 #include "hyplora/file.h"

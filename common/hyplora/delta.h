@@ -1,0 +1,58 @@
+/* Gromov δ-hyperbolicity of a finite metric space (docs/delta.md).
+ *
+ * With a base point w and the Gromov products (x|y)_w = (d(x,w) + d(y,w) - d(x,y)) / 2, the
+ * fixed-base δ is δ_w = max over x, y, z of min((x|z)_w, (z|y)_w) - (x|y)_w, a (max, min)
+ * matrix product of the product matrix with itself (Khrulkov et al. 2020); the four-point δ
+ * of the space is the largest δ_w over all base points (δ_w <= δ <= 2 δ_w for any one w).
+ * Relative δ: δ_rel = 2 δ / diam.
+ *
+ * The kernel runs on float32 products (eight lanes at a time where the CPU has AVX2, over
+ * all threads). Only the products are rounded, the selections are exact, so the float
+ * result is within 2^-23 * max (x|y)_w of the exact one; when that bound is more than 1e-5 of
+ * δ (δ near zero, as for trees) the δ is computed again in double. */
+#ifndef HYPLORA_DELTA_H
+#define HYPLORA_DELTA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "hyplora/error.h"
+
+typedef enum hp_distance {
+    HP_DISTANCE_EUCLIDEAN, /* |x - y| */
+    HP_DISTANCE_COSINE,    /* 1 - cos(x, y) (not a metric: δ of it is still defined) */
+    HP_DISTANCE_ANGULAR,   /* arccos(cos(x, y)), the great-circle distance on the unit sphere */
+} hp_distance;
+
+typedef struct hp_delta_options {
+    int threads;      /* <= 0: all cores */
+    bool force_double; /* skip the float32 kernel (for checking it) */
+} hp_delta_options;
+
+typedef struct hp_delta_result {
+    double delta;     /* δ_w for the base point, or the four-point δ when exact */
+    double diameter;  /* the largest distance */
+    double delta_rel; /* 2 δ / diameter (0 when the diameter is 0) */
+    size_t base;      /* the base point used, or the one attaining the maximum when exact */
+    bool exact;
+    bool used_double; /* the float32 bound was too loose and δ was recomputed in double */
+} hp_delta_result;
+
+/* The n x n distance matrix D (row-major, double) of the rows of X [n, dim] (float32).
+ * Euclidean distances come from the Gram matrix (one dgemm), with round-off guarded: the
+ * diagonal is exactly 0 and no squared distance is negative. Fails on NaN or Inf in X, or a
+ * zero row under the cosine or angular distance. */
+int hp_delta_distances(const float *X, size_t n, size_t dim, hp_distance kind, double *D, hp_err *err);
+
+/* Checks that D is a usable dissimilarity matrix: n >= 4, finite, non-negative, symmetric
+ * (to 1e-9 relative), zero on the diagonal. The message names the first bad entry. */
+int hp_delta_check(const double *D, size_t n, hp_err *err);
+
+/* The fixed-base δ with base point `base`. */
+int hp_delta_fixed_base(const double *D, size_t n, size_t base, const hp_delta_options *opt, hp_delta_result *r,
+                        hp_err *err);
+
+/* The four-point δ: the largest fixed-base δ over every base point. */
+int hp_delta_exact(const double *D, size_t n, const hp_delta_options *opt, hp_delta_result *r, hp_err *err);
+
+#endif
