@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The δ kernel (hyplora/delta.h) on random points in [-0.5, 0.5)^64 with Euclidean
+# distances, through tests/bench/delta_bench, beside peers measured in the same run:
+#   - the scalar double triple loop (the library's own fallback, hp_delta_options.force_double);
+#   - numpy: Khrulkov et al.'s n^3 array at n = 500, and the same product taken a few rows at
+#     a time at n = 1500 (the n^3 array would need 27 GB there).
+# Targets (issue 7): fixed-base δ of n = 1500 <= 30 ms, exact δ (every base point) of n = 500
+# <= 1 s. Prints achieved (max, min) pair operations per second (n^3 / 2 per base point)
+# beside the AVX2 limit of these two vCPUs (2 operations per 8 pair operations, 2 vector
+# operations per cycle: 8 pair operations per cycle per core). Exits 1 when a target is missed.
+#   tests/bench/bench_delta.sh [BUILD_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+build=${1:-build}
+[ -x "$build/tests/bench/delta_bench" ] || build=$(scripts/setup release)
+ninja -C "$build" >/dev/null
+/usr/bin/python3 -c 'import numpy' 2>/dev/null || apt-get install -y -qq python3-numpy >/dev/null
+bench=$build/tests/bench/delta_bench
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+get() { awk -v k="$2" '$1 == k {print $2; exit}' <<<"$1"; }
+field() { awk -v k="$2" '{for (i = 1; i < NF; i++) if ($i == k) {print $(i + 1); exit}}' <<<"$1"; }
+
+big=$("$bench" 1500 64 --runs 7 --double --save "$tmp/d1500")
+small=$("$bench" 500 64 --runs 7 --exact --save "$tmp/d500")
+peer_big=$(/usr/bin/python3 tests/bench/delta_peer.py "$tmp/d1500" 1500 --blocked)
+peer_small=$(/usr/bin/python3 tests/bench/delta_peer.py "$tmp/d500" 500)
+ghz=$(awk -F: '/cpu MHz/ {print $2 / 1000; exit}' /proc/cpuinfo)
+cores=$(nproc)
+
+fb=$(get "$big" fixed_base_s) fb_ops=$(field "$big" pair_ops_per_s) fb_dbl=$(get "$big" fixed_base_double_s)
+fb_small=$(get "$small" fixed_base_s) ex=$(get "$small" exact_s)
+ex_ops=$(awk '$1 == "exact_s" {print $4}' <<<"$small")
+pb=$(get "$peer_big" peer_s) ps=$(get "$peer_small" peer_s)
+awk -v fb="$fb" -v ops="$fb_ops" -v dbl="$fb_dbl" -v pb="$pb" -v fbs="$fb_small" -v ps="$ps" -v ex="$ex" \
+    -v exops="$ex_ops" -v ghz="$ghz" -v cores="$cores" \
+    -v d_ours="$(field "$big" delta)" -v d_peer="$(field "$peer_big" delta)" 'BEGIN {
+    limit = 8 * ghz * 1e9 * cores
+    printf "fixed-base δ, n = 1500: %.1f ms (target 30), %.3g pair-ops/s, %.0f%% of the AVX2 limit %.3g\n", fb * 1e3, ops, 100 * ops / limit, limit
+    printf "  scalar double loop %.2f s (%.0fx), numpy blocked %.2f s (%.0fx); δ %s ours, %s numpy\n", dbl, dbl / fb, pb, pb / fb, d_ours, d_peer
+    printf "fixed-base δ, n = 500: %.1f ms; numpy n^3 array (Khrulkov) %.2f s (%.0fx)\n", fbs * 1e3, ps, ps / fbs
+    printf "exact δ, n = 500: %.2f s (target 1 s), %.3g pair-ops/s\n", ex, exops
+    miss = 0
+    if (fb > 0.030) { printf "MISSED: fixed-base δ of n = 1500 took %.1f ms > 30 ms\n", fb * 1e3; miss = 1 }
+    if (ex > 1.0) { printf "MISSED: exact δ of n = 500 took %.2f s > 1 s\n", ex; miss = 1 }
+    exit miss
+}'
