@@ -6,10 +6,11 @@
  * of the space is the largest δ_w over all base points (δ_w <= δ <= 2 δ_w for any one w).
  * Relative δ: δ_rel = 2 δ / diam.
  *
- * The kernel runs on float32 products (eight lanes at a time where the CPU has AVX2, over
- * all threads). Only the products are rounded, the selections are exact, so the float
- * result is within 2^-23 * max (x|y)_w of the exact one; when that bound is more than 1e-5 of
- * δ (δ near zero, as for trees) the δ is computed again in double. */
+ * The kernel runs on float32 products, over all threads, after a 16-bit pass that leaves
+ * only the pairs which can hold the maximum (docs/delta.md). Only the products are rounded,
+ * the selections are exact, so the float result is within 2^-23 * max |(x|y)_w| of the
+ * exact one; when that bound is more than 1e-5 of δ (δ near zero, as for trees) the δ is
+ * computed again in double. */
 #ifndef HYPLORA_DELTA_H
 #define HYPLORA_DELTA_H
 

@@ -5,9 +5,11 @@
 #   - numpy: Khrulkov et al.'s n^3 array at n = 500, and the same product taken a few rows at
 #     a time at n = 1500 (the n^3 array would need 27 GB there).
 # Targets (issue 7): fixed-base δ of n = 1500 <= 30 ms, exact δ (every base point) of n = 500
-# <= 1 s. Prints achieved (max, min) pair operations per second (n^3 / 2 per base point)
-# beside the AVX2 limit of these two vCPUs (2 operations per 8 pair operations, 2 vector
-# operations per cycle: 8 pair operations per cycle per core). Exits 1 when a target is missed.
+# <= 1 s. Prints the effective (max, min) pair operations per second (n^3 / 2 per base point
+# over the time) beside what a float32 AVX2 kernel could reach on these vCPUs (2 operations
+# per 8 pair operations, 2 vector operations per cycle: 8 pair operations per cycle per
+# core); the library's 16-bit filter pass does 16 per operation, so it can pass that mark.
+# Exits 1 when a target is missed.
 #   tests/bench/bench_delta.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -36,7 +38,7 @@ awk -v fb="$fb" -v ops="$fb_ops" -v dbl="$fb_dbl" -v pb="$pb" -v fbs="$fb_small"
     -v exops="$ex_ops" -v ghz="$ghz" -v cores="$cores" \
     -v d_ours="$(field "$big" delta)" -v d_peer="$(field "$peer_big" delta)" 'BEGIN {
     limit = 8 * ghz * 1e9 * cores
-    printf "fixed-base δ, n = 1500: %.1f ms (target 30), %.3g pair-ops/s, %.0f%% of the AVX2 limit %.3g\n", fb * 1e3, ops, 100 * ops / limit, limit
+    printf "fixed-base δ, n = 1500: %.1f ms (target 30), %.3g effective pair-ops/s, %.0f%% of a float32 AVX2 kernel'"'"'s limit %.3g\n", fb * 1e3, ops, 100 * ops / limit, limit
     printf "  scalar double loop %.2f s (%.0fx), numpy blocked %.2f s (%.0fx); δ %s ours, %s numpy\n", dbl, dbl / fb, pb, pb / fb, d_ours, d_peer
     printf "fixed-base δ, n = 500: %.1f ms; numpy n^3 array (Khrulkov) %.2f s (%.0fx)\n", fbs * 1e3, ps, ps / fbs
     printf "exact δ, n = 500: %.2f s (target 1 s), %.3g pair-ops/s\n", ex, exops
