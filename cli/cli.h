@@ -61,6 +61,7 @@ int cmd_powerlaw(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_freq(int argc, char **argv);
 int cmd_norms(int argc, char **argv);
+int cmd_delta(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_loss(int argc, char **argv);
 

@@ -17,6 +17,7 @@ static const command COMMANDS[] = {
     {"tensor", cmd_tensor, "export one tensor of a model as a float32 .npy file"},
     {"freq", cmd_freq, "count the tokens (or words) of a corpus and fit the power law of the counts"},
     {"norms", cmd_norms, "embedding norms against token frequency: correlations, bins, word groups, PCA"},
+    {"delta", cmd_delta, "Gromov δ-hyperbolicity of embeddings, word vectors, a distance matrix or a graph"},
     {"powerlaw", cmd_powerlaw, "fit a power law to a list of numbers (CSN method, bootstrap p, alternatives)"},
     {"plot", cmd_plot, "draw gnuplot charts (PNG, SVG) of the groups of a report"},
     {"make-model", cmd_make_model, "write a random Llama-architecture checkpoint in the Hugging Face layout"},

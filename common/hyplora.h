@@ -16,6 +16,7 @@
 #include "hyplora/instruct.h"
 #include "hyplora/freq.h"
 #include "hyplora/gguf.h"
+#include "hyplora/graph.h"
 #include "hyplora/json_stream.h"
 #include "hyplora/model.h"
 #include "hyplora/norms.h"
