@@ -182,38 +182,55 @@ __attribute__((target("avx2"))) static void tile_avx2(const float *G, size_t ld,
 }
 #endif
 
+/* Walks the pair tiles of panels [begin, end): every 3 x 4 tile of rows x0.., y0.. with
+ * y0 from the panel's first row (pairs with x >= y come along; the callers skip them), so
+ * that each y-tile read from memory serves the panel's 8 x-tiles from L1. */
+typedef void (*tile_fn)(const void *job, best *b, size_t x0, size_t nx, size_t y0, size_t ny, bool full_avx2);
+
+static void walk_panels(size_t n, size_t begin, size_t end, tile_fn fn, const void *job, best *b)
+{
+#ifdef HAVE_X86
+    bool avx2 = __builtin_cpu_supports("avx2");
+#else
+    bool avx2 = false;
+#endif
+    for (size_t p = begin; p < end; p++) {
+        size_t p0 = p * PANEL, p1 = p0 + PANEL < n ? p0 + PANEL : n;
+        for (size_t y0 = p0; y0 < n; y0 += TY) {
+            size_t ny = n - y0 < TY ? n - y0 : TY;
+            for (size_t x0 = p0; x0 < p1 && x0 < y0 + ny; x0 += TX) {
+                size_t nx = p1 - x0 < TX ? p1 - x0 : TX;
+                fn(job, b, x0, nx, y0, ny, avx2 && nx == TX && ny == TY);
+            }
+        }
+    }
+}
+
+/* The float pass: m(x, y) - G[x][y] of every pair of the tile. */
+static void float_tile(const void *job, best *b, size_t x0, size_t nx, size_t y0, size_t ny, bool full_avx2)
+{
+    const kernel_job *j = job;
+    float m[TX][TY];
+#ifdef HAVE_X86
+    if (full_avx2)
+        tile_avx2(j->G, j->ld, x0, y0, m);
+    else
+#endif
+        tile_generic(j->G, j->ld, x0, nx, y0, ny, m);
+    (void)full_avx2;
+    for (size_t i = 0; i < nx; i++)
+        for (size_t k = 0; k < ny; k++) {
+            size_t x = x0 + i, y = y0 + k;
+            if (x < y)
+                consider(b, (double)m[i][k] - (double)j->G[x * j->ld + y], x, y);
+        }
+}
+
 static int kernel_panels(void *ctx, int worker, size_t begin, size_t end, hp_err *err)
 {
     (void)err;
     const kernel_job *j = ctx;
-#ifdef HAVE_X86
-    bool avx2 = __builtin_cpu_supports("avx2");
-#endif
-    best *b = &j->per_worker[worker];
-    float m[TX][TY];
-    for (size_t p = begin; p < end; p++) {
-        size_t p0 = p * PANEL, p1 = p0 + PANEL < j->n ? p0 + PANEL : j->n;
-        /* y from the panel's first row: pairs with x >= y come along and are skipped below
-         * (their m - G is <= 0 anyway). */
-        for (size_t y0 = p0; y0 < j->n; y0 += TY) {
-            size_t ny = j->n - y0 < TY ? j->n - y0 : TY;
-            for (size_t x0 = p0; x0 < p1 && x0 < y0 + ny; x0 += TX) {
-                size_t nx = p1 - x0 < TX ? p1 - x0 : TX;
-#ifdef HAVE_X86
-                if (avx2 && nx == TX && ny == TY)
-                    tile_avx2(j->G, j->ld, x0, y0, m);
-                else
-#endif
-                    tile_generic(j->G, j->ld, x0, nx, y0, ny, m);
-                for (size_t i = 0; i < nx; i++)
-                    for (size_t k = 0; k < ny; k++) {
-                        size_t x = x0 + i, y = y0 + k;
-                        if (x < y)
-                            consider(b, (double)m[i][k] - (double)j->G[x * j->ld + y], x, y);
-                    }
-            }
-        }
-    }
+    walk_panels(j->n, begin, end, float_tile, j, &j->per_worker[worker]);
     return 0;
 }
 
@@ -291,39 +308,34 @@ __attribute__((target("avx2"))) static void tile16_avx2(const uint16_t *Q, size_
 }
 #endif
 
+/* The 16-bit pass: bounds for every pair of the tile (see above). */
+static void level_tile(const void *job, best *b, size_t x0, size_t nx, size_t y0, size_t ny, bool full_avx2)
+{
+    const filter_job *j = job;
+    uint16_t m[TX][TY];
+#ifdef HAVE_X86
+    if (full_avx2)
+        tile16_avx2(j->Q, j->ld16, x0, y0, m);
+    else
+#endif
+        tile16_generic(j->Q, j->ld16, x0, nx, y0, ny, m);
+    (void)full_avx2;
+    for (size_t i = 0; i < nx; i++)
+        for (size_t k = 0; k < ny; k++) {
+            size_t x = x0 + i, y = y0 + k;
+            if (x >= y)
+                continue;
+            double g = j->G[x * j->ld + y];
+            consider(b, j->gmin + ((double)m[i][k] - 1) * j->step - g, x, y);
+            j->upper[x * j->n + y] = (float)(j->gmin + ((double)m[i][k] + 2) * j->step - g);
+        }
+}
+
 static int filter_panels(void *ctx, int worker, size_t begin, size_t end, hp_err *err)
 {
     (void)err;
     const filter_job *j = ctx;
-#ifdef HAVE_X86
-    bool avx2 = __builtin_cpu_supports("avx2");
-#endif
-    best *b = &j->per_worker[worker];
-    uint16_t m[TX][TY];
-    for (size_t p = begin; p < end; p++) {
-        size_t p0 = p * PANEL, p1 = p0 + PANEL < j->n ? p0 + PANEL : j->n;
-        for (size_t y0 = p0; y0 < j->n; y0 += TY) {
-            size_t ny = j->n - y0 < TY ? j->n - y0 : TY;
-            for (size_t x0 = p0; x0 < p1 && x0 < y0 + ny; x0 += TX) {
-                size_t nx = p1 - x0 < TX ? p1 - x0 : TX;
-#ifdef HAVE_X86
-                if (avx2 && nx == TX && ny == TY)
-                    tile16_avx2(j->Q, j->ld16, x0, y0, m);
-                else
-#endif
-                    tile16_generic(j->Q, j->ld16, x0, nx, y0, ny, m);
-                for (size_t i = 0; i < nx; i++)
-                    for (size_t k = 0; k < ny; k++) {
-                        size_t x = x0 + i, y = y0 + k;
-                        if (x >= y)
-                            continue;
-                        double g = j->G[x * j->ld + y];
-                        consider(b, j->gmin + ((double)m[i][k] - 1) * j->step - g, x, y);
-                        j->upper[x * j->n + y] = (float)(j->gmin + ((double)m[i][k] + 2) * j->step - g);
-                    }
-            }
-        }
-    }
+    walk_panels(j->n, begin, end, level_tile, j, &j->per_worker[worker]);
     return 0;
 }
 
