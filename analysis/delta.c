@@ -10,26 +10,34 @@
 #include <time.h>
 
 #include "delta_cmd.h"
+#include "freq_counts.h"
+#include "model_session.h"
 
 static const char *HELP =
-    "usage: hyplora delta (MODEL | --vectors FILE [--vocab V] | --distances FILE | --graph FILE)\n"
-    "                     [--sample N [--tries T] [--seed S] [--with-replacement]]\n"
-    "                     [--exact | --base first|random|INDEX]\n"
-    "                     [--distance euclidean|cosine|angular] [--name NAME] -o REPORT\n"
+    "usage: hyplora delta MODEL --data FILE [--field F] [--layers all|LIST] [mode options] -o REPORT\n"
+    "       hyplora delta (MODEL | --vectors FILE [--vocab V]) --sample N [--tries T] [--seed S]\n"
+    "                     [--with-replacement] [mode options] -o REPORT\n"
+    "       hyplora delta (--vectors FILE | --distances FILE | --graph FILE) [mode options] -o REPORT\n"
+    "mode options: [--exact | --base first|random|INDEX] [--distance euclidean|cosine|angular]\n"
+    "              [--name NAME]\n"
     "\n"
     "Measures how tree-like a set of points is: the Gromov δ (fixed base point, or the true\n"
     "four-point δ with --exact), the diameter, the relative δ_rel = 2 δ / diameter (0 for a\n"
     "tree, near 1 for points on a sphere with great-circle distances) and Khrulkov's\n"
-    "curvature estimate c = (0.144 / δ_rel)^2 for the Poincaré ball, K = 1/c. With --sample\n"
-    "it draws T random sets of N rows (Khrulkov's protocol) and gives the mean and standard\n"
-    "deviation of δ_rel over them. See docs/delta.md.\n"
+    "curvature estimate c = (0.144 / δ_rel)^2 for the Poincaré ball, K = 1/c. See\n"
+    "docs/delta.md. Three protocols:\n"
+    "  per prompt (the paper's): each item of --data is one set of points, the input\n"
+    "    embeddings of its tokens (BOS first) or the word vectors of its words, with the\n"
+    "    first as base point; mean and std of δ_rel over the items. --layers also runs the\n"
+    "    model and measures the hidden states entering each layer.\n"
+    "  sampled (Khrulkov et al.): --sample N draws T random sets of N rows.\n"
+    "  whole input: every vector, the distance matrix or the graph at once.\n"
     "\n"
     "Inputs:\n"
     "  MODEL                 a model directory, .safetensors or GGUF file: the rows of its\n"
-    "                        input embedding (needs --sample; the per-prompt and per-layer\n"
-    "                        modes of the paper are not in this version)\n"
+    "                        input embedding (needs --data or --sample)\n"
     "  --vectors FILE        word vectors (GloVe/word2vec text, .npy + --vocab, wink JSON);\n"
-    "                        without --sample all rows, at most 4000\n"
+    "                        without --data or --sample all rows, at most 4000\n"
     "  --vocab FILE          the vocabulary of a .npy vectors file\n"
     "  --distances FILE      a square distance matrix, .npy float32 or float64 in C order\n"
     "                        (finite, non-negative, symmetric, zero diagonal)\n"
@@ -37,15 +45,37 @@ static const char *HELP =
     "                        (0, 1, ...) per line, '#' comments; shortest-path distances;\n"
     "                        connected, at most 30000 nodes\n"
     "\n"
-    "Options:\n"
+    "Per prompt:\n"
+    "  --data FILE           prompts: a .json/.jsonl data set (the string field --field of each\n"
+    "                        item, or the item itself if it is a string) or a text file (one\n"
+    "                        prompt per line). A model's tokenizer encodes each with its\n"
+    "                        special tokens, BOS first; for vectors, the lower-cased words\n"
+    "                        found in them (as freq --words splits). Items with fewer than 4\n"
+    "                        points are skipped and counted.\n"
+    "  --field F             the JSON field (default instruction)\n"
+    "  --limit N             only the first N items of the file\n"
+    "  --cutoff N            at most the first N points of each item (default: all)\n"
+    "  --layers all|LIST     also the hidden states entering each layer: 0 (the embeddings) to\n"
+    "                        L (the last layer's output, before the final norm) of an L-layer\n"
+    "                        model; LIST such as 0,4-7,12. Written to /delta/layers\n"
+    "  --batch B             --layers: sequences per forward batch (default: what fits 1 GiB\n"
+    "                        of hidden states, at most 16)\n"
+    "  --tokenizer PATH      a tokenizer instead of the model's own\n"
+    "  --weights MODE        --layers: auto, f32 or stored (as in hyplora generate)\n"
+    "\n"
+    "Sampled:\n"
     "  --sample N            draw N rows (>= 4) per try, distinct unless --with-replacement\n"
     "                        (for a matrix or graph: the N x N block of those points)\n"
     "  --tries T             number of samples (default 1)\n"
     "  --seed S              random seed of the samples and of --base random (default 0)\n"
     "  --with-replacement    rows may repeat within a sample\n"
-    "  --base first          base point: the first point of each sample, row 0 without\n"
-    "                        --sample (default; the paper uses the prompt's first token)\n"
-    "  --base random         a random point of each sample (seeded)\n"
+    "  --seen REPORT         draw only rows whose token (or word, for vectors) occurs in the\n"
+    "                        counts of REPORT's /freq (hyplora freq)\n"
+    "\n"
+    "Mode options:\n"
+    "  --base first          base point: the first point of each item or sample, row 0 of a\n"
+    "                        whole input (default; the paper uses the prompt's first token)\n"
+    "  --base random         a random point of each item or sample (seeded by --seed)\n"
     "  --base INDEX          row INDEX of the input; with --sample it is put first in every\n"
     "                        sample and the other N-1 rows are drawn from the rest\n"
     "  --exact               the four-point δ: the largest fixed-base δ over all base points\n"
@@ -53,12 +83,15 @@ static const char *HELP =
     "  --distance KIND       for points: euclidean (default), cosine (1 - cos) or angular\n"
     "                        (the great-circle distance on the unit sphere)\n"
     "  --name NAME           the report group /delta/NAME (default: embeddings for a model,\n"
-    "                        else vectors, distances or graph); other /delta groups are kept\n"
+    "                        else vectors, distances or graph; --layers writes /delta/layers,\n"
+    "                        or /delta/NAME_layers with --name); other /delta groups are kept\n"
     "  -o, --output REPORT   the HDF5 report to create or update\n"
     "  -h, --help            this text\n"
     "The global --threads N sets the worker threads (default: all cores).\n"
     "\n"
-    "Example:\n"
+    "Examples:\n"
+    "  hyplora delta ~/models/Llama-2-7b --data notebooks-data/datasets/gsm8k/test.json \\\n"
+    "      --layers all -o r.h5\n"
     "  hyplora delta ~/models/Llama-2-7b --sample 1000 --tries 10 -o r.h5\n"
     "  hyplora delta --vectors glove.6B.100d.txt --sample 2000 --tries 5 --seed 1 -o glove.h5\n"
     "  hyplora delta --graph tree.txt --exact -o graphs.h5 --name tree\n";
@@ -75,26 +108,45 @@ static uint64_t below(hp_rng *g, uint64_t bound)
     return x % bound;
 }
 
-/* The rows of every try: with --base INDEX that row first, the rest drawn by a partial
- * Fisher-Yates shuffle of a pool that excludes it (or independently, with replacement). */
+/* The rows a sample may take: every row, or with --seen those whose token or word occurs
+ * in the counts; without replacement, --base INDEX is left out (it is always first). */
+static int candidate_rows(delta_run *r, size_t **out, size_t *m, hp_err *err)
+{
+    freq_counts fc = {0};
+    if (r->seen && (freq_counts_read(&fc, r->seen, r->source == SRC_VECTORS, "--seen", err) ||
+                    freq_counts_align(&fc, r->n, r->source == SRC_VECTORS ? &r->vec : NULL, err))) {
+        freq_counts_free(&fc);
+        return -1;
+    }
+    size_t *c = hp_malloc((r->n ? r->n : 1) * sizeof *c, "the candidate rows", err);
+    *m = 0;
+    for (size_t i = 0; c && i < r->n; i++)
+        if ((!r->seen || fc.row[i] > 0) && !(r->base == BASE_INDEX && !r->with_replacement && i == r->base_index))
+            c[(*m)++] = i;
+    freq_counts_free(&fc);
+    if (!c)
+        return -1;
+    *out = c;
+    size_t need = r->sample - (r->base == BASE_INDEX ? 1 : 0);
+    if (*m == 0 || (!r->with_replacement && *m < need)) {
+        free(c);
+        return hp_fail(err, "--sample %zu: only %zu row%s of %s %s%s: give a smaller N%s", r->sample, *m,
+                       *m == 1 ? "" : "s", r->what, r->seen ? "occur in the counts of " : "can be drawn",
+                       r->seen ? r->seen : "", r->with_replacement ? "" : ", or --with-replacement");
+    }
+    return 0;
+}
+
+/* The rows of every try: with --base INDEX that row first, the rest drawn from the
+ * candidates by a partial Fisher-Yates shuffle (or independently, with replacement). */
 static int draw_samples(delta_run *r, hp_err *err)
 {
-    size_t N = r->sample, n = r->n;
-    if (!(r->rows = hp_malloc(r->tries * N * sizeof *r->rows, "the sampled rows", err)))
+    size_t N = r->sample, m;
+    size_t *pool;
+    if (!(r->rows = hp_malloc(r->tries * N * sizeof *r->rows, "the sampled rows", err)) ||
+        candidate_rows(r, &pool, &m, err))
         return -1;
-    size_t *perm = NULL;
-    size_t pool = n;
-    if (!r->with_replacement) {
-        if (!(perm = hp_malloc(n * sizeof *perm, "a permutation of the rows", err)))
-            return -1;
-        for (size_t i = 0; i < n; i++)
-            perm[i] = i;
-        if (r->base == BASE_INDEX) { /* out of the pool: it is always first */
-            perm[r->base_index] = n - 1;
-            perm[n - 1] = r->base_index;
-            pool = n - 1;
-        }
-    }
+    r->n_candidates = m;
     hp_rng g;
     hp_rng_seed(&g, r->seed);
     for (size_t t = 0; t < r->tries; t++) {
@@ -104,16 +156,16 @@ static int draw_samples(delta_run *r, hp_err *err)
             rows[pos++] = (int64_t)r->base_index;
         for (size_t j = 0; pos < N; j++, pos++) {
             if (r->with_replacement) {
-                rows[pos] = (int64_t)below(&g, n);
+                rows[pos] = (int64_t)pool[below(&g, m)];
             } else {
-                size_t k = j + (size_t)below(&g, pool - j), tmp = perm[j];
-                perm[j] = perm[k];
-                perm[k] = tmp;
-                rows[pos] = (int64_t)perm[j];
+                size_t k = j + (size_t)below(&g, m - j), tmp = pool[j];
+                pool[j] = pool[k];
+                pool[k] = tmp;
+                rows[pos] = (int64_t)pool[j];
             }
         }
     }
-    free(perm);
+    free(pool);
     return 0;
 }
 
@@ -189,10 +241,50 @@ static int one_try(delta_run *r, work *w, size_t t, hp_err *err)
     return 0;
 }
 
+static int alloc_results(delta_run *r, size_t T, hp_err *err)
+{
+    r->delta = hp_malloc(T * sizeof *r->delta, "the results", err);
+    r->diameter = hp_malloc(T * sizeof *r->diameter, "the results", err);
+    r->delta_rel = hp_malloc(T * sizeof *r->delta_rel, "the results", err);
+    r->base_row = hp_malloc(T * sizeof *r->base_row, "the results", err);
+    r->used_double = hp_malloc(T * sizeof *r->used_double, "the results", err);
+    return r->delta && r->diameter && r->delta_rel && r->base_row && r->used_double ? 0 : -1;
+}
+
+/* The means over the tries or items. */
+static void summarize(delta_run *r)
+{
+    double sd;
+    delta_mean_std(r->delta_rel, r->tries, &r->delta_rel_mean, &r->delta_rel_std);
+    delta_mean_std(r->delta, r->tries, &r->delta_mean, &sd);
+    delta_mean_std(r->diameter, r->tries, &r->diameter_mean, &sd);
+}
+
+/* The per-prompt protocol: the items of --data, their embeddings, and with --layers the
+ * hidden states of each chosen layer. */
+static int run_prompts(delta_run *r, hp_err *err)
+{
+    if (r->layers_spec && delta_layers_parse(r->layers_spec, r->model->config.n_layers, &r->layers, err))
+        return -1;
+    if (delta_keep_read(r->out, r->name, r->layers_spec ? r->layers_name : NULL, &r->kept, err) ||
+        delta_prompts_read(r, err))
+        return -1;
+    r->tries = r->items.n;
+    r->n_points = r->items.start[r->items.n];
+    if (alloc_results(r, r->tries, err) || delta_prompts_measure(r, err))
+        return -1;
+    if (r->layers_spec && delta_layers_measure(r, err))
+        return -1;
+    summarize(r);
+    return 0;
+}
+
 static int run(delta_run *r, hp_err *err)
 {
     if (delta_load(r, err) != 0)
         return -1;
+    if (r->mode == MODE_PROMPTS)
+        return run_prompts(r, err);
     if (r->base == BASE_INDEX && r->base_index >= r->n)
         return hp_fail(err, "--base %zu is out of range: %s has %zu rows (0 to %zu)",
                        r->base_index, r->what, r->n, r->n - 1);
@@ -207,18 +299,13 @@ static int run(delta_run *r, hp_err *err)
         return hp_fail(err, "%s: δ needs at least 4 points, there are %zu", r->what, r->n);
     /* the other /delta groups of the report: read now, so that a report that cannot be
      * updated fails before the work */
-    if (delta_keep_read(r->out, r->name, &r->kept, err) != 0)
+    if (delta_keep_read(r->out, r->name, NULL, &r->kept, err) != 0)
         return -1;
     r->n_points = r->sampled ? r->sample : r->n;
     if (r->sampled && draw_samples(r, err) != 0)
         return -1;
     size_t T = r->tries, N = r->n_points;
-    r->delta = hp_malloc(T * sizeof *r->delta, "the results", err);
-    r->diameter = hp_malloc(T * sizeof *r->diameter, "the results", err);
-    r->delta_rel = hp_malloc(T * sizeof *r->delta_rel, "the results", err);
-    r->base_row = hp_malloc(T * sizeof *r->base_row, "the results", err);
-    r->used_double = hp_malloc(T * sizeof *r->used_double, "the results", err);
-    if (!r->delta || !r->diameter || !r->delta_rel || !r->base_row || !r->used_double)
+    if (alloc_results(r, T, err))
         return -1;
     work w = {.opt = {.threads = g_cli.threads}};
     hp_rng_seed(&w.base_rng, r->seed ^ 0x6261736570743031ull); /* apart from the samples' */
@@ -243,18 +330,7 @@ static int run(delta_run *r, hp_err *err)
     free(w.X);
     if (rc != 0)
         return -1;
-    double s = 0, sd = 0, sdiam = 0, ss = 0;
-    for (size_t t = 0; t < T; t++) {
-        s += r->delta_rel[t];
-        sd += r->delta[t];
-        sdiam += r->diameter[t];
-    }
-    r->delta_rel_mean = s / (double)T;
-    for (size_t t = 0; t < T; t++)
-        ss += (r->delta_rel[t] - r->delta_rel_mean) * (r->delta_rel[t] - r->delta_rel_mean);
-    r->delta_rel_std = T > 1 ? sqrt(ss / (double)T) : 0;
-    r->delta_mean = sd / (double)T;
-    r->diameter_mean = sdiam / (double)T;
+    summarize(r);
     return 0;
 }
 
@@ -264,6 +340,10 @@ static void base_text(const delta_run *r, char *buf, size_t n)
 {
     if (r->exact)
         snprintf(buf, n, "all base points (four-point δ)");
+    else if (r->mode == MODE_PROMPTS)
+        snprintf(buf, n, "fixed base: %s of each item", r->base == BASE_RANDOM ? "a random point"
+                                                         : r->source == SRC_MODEL ? "the first token"
+                                                                                  : "the first word");
     else if (r->base == BASE_RANDOM)
         snprintf(buf, n, "fixed base: a random point%s", r->sampled ? " of each sample" : "");
     else if (r->base == BASE_INDEX)
@@ -274,221 +354,72 @@ static void base_text(const delta_run *r, char *buf, size_t n)
                  r->sampled ? "the first point of each sample" : "point 0");
 }
 
+/* The per-prompt lines: what was read, what was measured and the mean over the items. */
+static void print_items(const delta_run *r, const char *base)
+{
+    const delta_items *it = &r->items;
+    bool json = hp_corpus_is_json(r->data);
+    printf("%zu items of %s (%s%s), %zu read%s, %zu skipped with fewer than 4 points\n", it->n, r->data,
+           json ? "field " : "one per line", json ? r->field : "", it->n_read, r->limit ? " (--limit)" : "",
+           it->n_skipped);
+    if (r->source == SRC_MODEL)
+        printf("%zu tokens (BOS first%s), %s distances, %s\n", r->n_points,
+               it->bos_added ? ", put there where the tokenizer did not" : "", delta_distance_name(r), base);
+    else
+        printf("%zu words found in the vectors (%zu not), %s distances, %s\n", r->n_points, it->n_oov,
+               delta_distance_name(r), base);
+    if (it->n_cut)
+        printf("%zu items cut to --cutoff %zu points\n", it->n_cut, r->cutoff);
+    printf("δ_rel %.4f ± %.4f (mean ± std over %zu items)\nδ %.6g, diameter %.6g (means)\n", r->delta_rel_mean,
+           r->delta_rel_std, r->tries, r->delta_mean, r->diameter_mean);
+}
+
+static void print_layers(const delta_layers *L)
+{
+    printf("per layer (the hidden states entering it; %d: the last layer's output):\n"
+           "layer   δ_rel mean ± std     δ mean   diameter mean\n",
+           L->n_model_layers);
+    for (size_t k = 0; k < L->n; k++)
+        printf("%5lld   %.4f ± %.4f   %9.4g   %13.4g\n", (long long)L->layer[k], L->delta_rel_mean[k],
+               L->delta_rel_std[k], L->delta_mean[k], L->diameter_mean[k]);
+}
+
 static void print_summary(const delta_run *r)
 {
     char base[96];
     base_text(r, base, sizeof base);
     printf("%s\n", r->what);
-    if (r->sampled)
-        printf("%zu tr%s of %zu rows drawn %s replacement (seed %llu), %s distances, %s\n",
-               r->tries, r->tries == 1 ? "y" : "ies", r->sample,
-               r->with_replacement ? "with" : "without", (unsigned long long)r->seed,
-               delta_distance_name(r), base);
-    else
-        printf("all %zu points, %s distances, %s\n", r->n, delta_distance_name(r), base);
-    if (r->tries > 1)
-        printf("δ_rel %.4f ± %.4f (mean ± std over %zu tries)\n"
-               "δ %.6g, diameter %.6g (means), n %zu points per try\n",
-               r->delta_rel_mean, r->delta_rel_std, r->tries, r->delta_mean, r->diameter_mean,
-               r->n_points);
-    else
-        printf("δ_rel %.4f\nδ %.6g, diameter %.6g, n %zu points, base point %lld\n",
-               r->delta_rel_mean, r->delta_mean, r->diameter_mean, r->n_points,
-               (long long)r->base_row[0]);
+    if (r->mode == MODE_PROMPTS) {
+        print_items(r, base);
+    } else {
+        if (r->sampled)
+            printf("%zu tr%s of %zu rows drawn %s replacement (seed %llu), %s distances, %s\n", r->tries,
+                   r->tries == 1 ? "y" : "ies", r->sample, r->with_replacement ? "with" : "without",
+                   (unsigned long long)r->seed, delta_distance_name(r), base);
+        else
+            printf("all %zu points, %s distances, %s\n", r->n, delta_distance_name(r), base);
+        if (r->tries > 1)
+            printf("δ_rel %.4f ± %.4f (mean ± std over %zu tries)\n"
+                   "δ %.6g, diameter %.6g (means), n %zu points per try\n",
+                   r->delta_rel_mean, r->delta_rel_std, r->tries, r->delta_mean, r->diameter_mean, r->n_points);
+        else
+            printf("δ_rel %.4f\nδ %.6g, diameter %.6g, n %zu points, base point %lld\n", r->delta_rel_mean,
+                   r->delta_mean, r->diameter_mean, r->n_points, (long long)r->base_row[0]);
+    }
     if (r->delta_rel_mean > 0) {
         double c = (0.144 / r->delta_rel_mean) * (0.144 / r->delta_rel_mean);
-        printf("curvature estimate (Khrulkov): c = (0.144/δ_rel)^2 = %.4g, K = 1/c = %.4g\n", c,
-               1 / c);
+        printf("curvature estimate (Khrulkov): c = (0.144/δ_rel)^2 = %.4g, K = 1/c = %.4g\n", c, 1 / c);
     } else {
         cli_note("δ_rel is 0 (tree-like): Khrulkov's curvature estimate c = (0.144/δ_rel)^2 is "
                  "unbounded and is not given");
     }
-}
-
-/* ---- the report ---- */
-
-typedef struct writer {
-    hp_report *r;
-    const char *group; /* "NAME" */
-    hp_err *err;
-    int ok;
-} writer;
-
-static void ds_f64(writer *w, const char *name, size_t n, const double *v, const char *def)
-{
-    char path[128];
-    snprintf(path, sizeof path, "%s/%s", w->group, name);
-    int64_t dims[1] = {(int64_t)n};
-    w->ok = w->ok && hp_report_write_f64(w->r, path, 1, dims, v, def, NULL, w->err) == 0;
-}
-
-static void ds_i64(writer *w, const char *name, int rank, const int64_t *dims, const int64_t *v,
-                   const char *def)
-{
-    char path[128];
-    snprintf(path, sizeof path, "%s/%s", w->group, name);
-    w->ok = w->ok && hp_report_write_i64(w->r, path, rank, dims, v, def, NULL, w->err) == 0;
-}
-
-static void at_f(writer *w, const char *name, double v)
-{
-    w->ok = w->ok && hp_report_attr_f64(w->r, w->group, name, v, w->err) == 0;
-}
-
-static void at_i(writer *w, const char *name, int64_t v)
-{
-    w->ok = w->ok && hp_report_attr_i64(w->r, w->group, name, v, w->err) == 0;
-}
-
-static void at_s(writer *w, const char *name, const char *v)
-{
-    w->ok = w->ok && hp_report_attr_str(w->r, w->group, name, v, w->err) == 0;
-}
-
-/* The command line quoted for a POSIX shell where needed (as the report's root has it). */
-static char *command_line(hp_err *err)
-{
-    size_t cap = 1;
-    for (int i = 0; i < g_cli.argc; i++)
-        cap += 4 * strlen(g_cli.argv[i]) + 3;
-    char *s = hp_malloc(cap, "the command line", err), *p = s;
-    if (!s)
-        return NULL;
-    for (int i = 0; i < g_cli.argc; i++) {
-        const char *a = g_cli.argv[i];
-        bool plain = *a && strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                     "0123456789-_./=:,+@%") == strlen(a);
-        if (i)
-            *p++ = ' ';
-        if (plain) {
-            p += sprintf(p, "%s", a);
-            continue;
-        }
-        *p++ = '\'';
-        for (; *a; a++)
-            p += *a == '\'' ? sprintf(p, "'\\''") : sprintf(p, "%c", *a);
-        *p++ = '\'';
-    }
-    *p = 0;
-    return s;
-}
-
-/* The group's own provenance (the report keeps it only per top-level group, /delta):
- * command_line, tool_version, created_utc and inputs ("SHA256  PATH" lines). */
-static void provenance(writer *w, delta_run *r)
-{
-    char (*hex)[HP_SHA256_HEX] = hp_malloc(r->n_input_files * sizeof *hex, "checksums", w->err);
-    hp_sha256_job *job = r->checksums;
-    r->checksums = NULL;
-    int hashed = hp_sha256_files_end(job, hex, w->err); /* always joined; hex NULL discards */
-    w->ok = w->ok && hex && hashed == 0;
-    size_t cap = 1;
-    for (size_t i = 0; i < r->n_input_files; i++)
-        cap += 4096 + 67;
-    char *inputs = w->ok ? hp_malloc(cap, "the input list", w->err) : NULL, *p = inputs;
-    w->ok = w->ok && inputs;
-    for (size_t i = 0; w->ok && i < r->n_input_files; i++) {
-        w->ok = hp_report_add_input_hex(w->r, r->input_files[i], hex[i], w->err) == 0;
-        char *abs = realpath(r->input_files[i], NULL);
-        p += snprintf(p, 4096 + 67, "%s%s  %.4000s", i ? "\n" : "", hex[i],
-                      abs ? abs : r->input_files[i]);
-        free(abs);
-    }
-    char *cmd = w->ok ? command_line(w->err) : NULL;
-    w->ok = w->ok && cmd;
-    char now[32];
-    time_t tt = time(NULL);
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    at_s(w, "command_line", cmd ? cmd : "");
-    at_s(w, "tool_version", HYPLORA_VERSION);
-    at_s(w, "created_utc", now);
-    at_s(w, "inputs", inputs ? inputs : "");
-    free(cmd);
-    free(inputs);
-    free(hex);
-}
-
-static int write_report(delta_run *r, hp_err *err)
-{
-    writer w = {hp_report_begin(r->out, "delta", g_cli.argc, g_cli.argv, HYPLORA_VERSION, err),
-                r->name, err, 1};
-    if (!w.r)
-        return -1;
-    w.ok = delta_keep_write(r->kept, w.r, err) == 0;
-    size_t T = r->tries;
-    ds_f64(&w, "delta", T, r->delta,
-           r->exact ? "four-point Gromov δ of each try's points: the largest fixed-base δ over "
-                      "all base points, in the units of the distances"
-                    : "fixed-base Gromov δ of each try's points, max over x, y, z of "
-                      "min((x|z)_w, (z|y)_w) - (x|y)_w for the base point w (see base), in the "
-                      "units of the distances");
-    ds_f64(&w, "diameter", T, r->diameter, "largest distance between two of each try's points");
-    ds_f64(&w, "delta_rel", T, r->delta_rel,
-           "relative δ of each try: 2 δ / diameter (0 for a tree; scale-free)");
-    int64_t dims[2] = {(int64_t)T, (int64_t)r->n_points};
-    ds_i64(&w, "base", 1, dims, r->base_row,
-           r->exact ? "for each try, the base point (row of the input) whose fixed-base δ is the "
-                      "largest"
-                    : "the base point of each try, as a row of the input (token id, vector index, "
-                      "matrix row or graph node)");
-    ds_i64(&w, "used_double", 1, dims, r->used_double,
-           "1 where the try's δ was recomputed in double precision because the float32 "
-           "kernel's error bound exceeded 1e-5 of δ, else 0");
-    if (r->sampled)
-        ds_i64(&w, "sample_rows", 2, dims, r->rows,
-               "the rows of the input (token ids, vector indices, matrix rows or graph nodes) "
-               "drawn for each try, in draw order: the points of try t are sample_rows[t]");
-    at_f(&w, "delta_rel_mean", r->delta_rel_mean);
-    at_f(&w, "delta_rel_std", r->delta_rel_std);
-    at_f(&w, "delta_mean", r->delta_mean);
-    at_f(&w, "diameter_mean", r->diameter_mean);
-    at_i(&w, "n_points", (int64_t)r->n_points);
-    at_i(&w, "n_items", (int64_t)T);
-    char base[32];
-    if (r->base == BASE_INDEX)
-        snprintf(base, sizeof base, "%zu", r->base_index);
-    else
-        snprintf(base, sizeof base, "%s", r->base == BASE_RANDOM ? "random" : "first");
-    at_s(&w, "base_point", r->exact ? "all" : base);
-    at_i(&w, "exact", r->exact);
-    at_s(&w, "distance", delta_distance_name(r));
-    if (r->delta_rel_mean > 0) {
-        double c = (0.144 / r->delta_rel_mean) * (0.144 / r->delta_rel_mean);
-        at_f(&w, "curvature_c", c);
-        at_f(&w, "curvature_k", 1 / c);
-    } else {
-        at_s(&w, "curvature_note", "delta_rel_mean is 0 (tree-like): Khrulkov's curvature "
-                                   "estimate c = (0.144/delta_rel)^2 is unbounded, so curvature_c "
-                                   "and curvature_k are not given");
-    }
-    at_i(&w, "used_double", r->any_double);
-    at_s(&w, "source", delta_source_name(r->source));
-    at_s(&w, "input", r->input);
-    at_s(&w, "matrix", r->matrix);
-    at_i(&w, "n_rows", (int64_t)r->n);
-    if (r->dim)
-        at_i(&w, "dim", (int64_t)r->dim);
-    if (r->source == SRC_GRAPH)
-        at_i(&w, "n_edges", (int64_t)r->n_edges);
-    at_i(&w, "sampled", r->sampled);
-    if (r->sampled) {
-        at_i(&w, "seed", (int64_t)r->seed);
-        at_i(&w, "with_replacement", r->with_replacement);
-    } else if (r->base == BASE_RANDOM) {
-        at_i(&w, "seed", (int64_t)r->seed);
-    }
-    provenance(&w, r);
-    if (!w.ok) {
-        hp_report_abort(w.r);
-        return -1;
-    }
-    return hp_report_commit(w.r, err);
+    if (r->layers.n && r->layers.delta_rel_mean)
+        print_layers(&r->layers);
 }
 
 static void run_free(delta_run *r)
 {
+    delta_prompts_free(r);
     delta_inputs_free(r);
     delta_keep_free(r->kept);
     free(r->rows);
@@ -511,7 +442,8 @@ int cmd_delta(int argc, char **argv)
 {
     enum {
         O_VECTORS = 1000, O_VOCAB, O_DISTANCES, O_GRAPH, O_SAMPLE, O_TRIES, O_SEED, O_REPL,
-        O_EXACT, O_BASE, O_DISTANCE, O_NAME
+        O_EXACT, O_BASE, O_DISTANCE, O_NAME, O_DATA, O_FIELD, O_LIMIT, O_CUTOFF, O_LAYERS, O_BATCH,
+        O_WEIGHTS, O_TOKENIZER, O_SEEN
     };
     static const struct option OPTS[] = {
         {"vectors", required_argument, NULL, O_VECTORS},
@@ -526,6 +458,15 @@ int cmd_delta(int argc, char **argv)
         {"base", required_argument, NULL, O_BASE},
         {"distance", required_argument, NULL, O_DISTANCE},
         {"name", required_argument, NULL, O_NAME},
+        {"data", required_argument, NULL, O_DATA},
+        {"field", required_argument, NULL, O_FIELD},
+        {"limit", required_argument, NULL, O_LIMIT},
+        {"cutoff", required_argument, NULL, O_CUTOFF},
+        {"layers", required_argument, NULL, O_LAYERS},
+        {"batch", required_argument, NULL, O_BATCH},
+        {"weights", required_argument, NULL, O_WEIGHTS},
+        {"tokenizer", required_argument, NULL, O_TOKENIZER},
+        {"seen", required_argument, NULL, O_SEEN},
         {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
@@ -535,6 +476,7 @@ int cmd_delta(int argc, char **argv)
     r.tries = 1;
     const char *src[4] = {NULL, NULL, NULL, NULL}; /* by delta_source */
     bool tries_given = false, seed_given = false, base_given = false, distance_given = false;
+    bool weights_given = false;
     long v;
     int c;
     optind = 1;
@@ -607,6 +549,41 @@ int cmd_delta(int argc, char **argv)
         case O_NAME:
             r.name = optarg;
             break;
+        case O_DATA:
+            r.data = optarg;
+            break;
+        case O_FIELD:
+            r.field = optarg;
+            break;
+        case O_LIMIT:
+            if (!cli_parse_int("delta", "--limit", optarg, 1, 0x7fffffffffffffffL, &v))
+                return EXIT_USAGE;
+            r.limit = (size_t)v;
+            break;
+        case O_CUTOFF:
+            if (!cli_parse_int("delta", "--cutoff", optarg, 4, 1000000, &v))
+                return EXIT_USAGE;
+            r.cutoff = (size_t)v;
+            break;
+        case O_LAYERS:
+            r.layers_spec = optarg;
+            break;
+        case O_BATCH:
+            if (!cli_parse_int("delta", "--batch", optarg, 1, 4096, &v))
+                return EXIT_USAGE;
+            r.batch = (int)v;
+            break;
+        case O_WEIGHTS:
+            weights_given = true;
+            if (!model_session_weights("delta", optarg, &r.weights))
+                return EXIT_USAGE;
+            break;
+        case O_TOKENIZER:
+            r.tokenizer = optarg;
+            break;
+        case O_SEEN:
+            r.seen = optarg;
+            break;
         case 'o':
             r.out = optarg;
             break;
@@ -633,11 +610,29 @@ int cmd_delta(int argc, char **argv)
         return cli_usage_error("delta", "-o REPORT is required");
     if (r.vocab && r.source != SRC_VECTORS)
         return cli_usage_error("delta", "--vocab goes with --vectors");
-    if (r.source == SRC_MODEL && !r.sampled)
-        return cli_usage_error("delta", "a model's embedding is sampled: give --sample N "
-                                        "[--tries T] (the per-prompt mode is not in this version)");
-    if (!r.sampled && (tries_given || r.with_replacement))
-        return cli_usage_error("delta", "--tries and --with-replacement go with --sample N");
+    r.mode = r.data ? MODE_PROMPTS : r.sampled ? MODE_SAMPLED : MODE_ALL;
+    if (r.data && r.sampled)
+        return cli_usage_error("delta", "give --data FILE (per prompt) or --sample N (random rows), not both");
+    if (r.data && r.source != SRC_MODEL && r.source != SRC_VECTORS)
+        return cli_usage_error("delta", "--data needs points: a MODEL or --vectors FILE");
+    if (!r.data && (r.field || r.limit || r.cutoff || r.layers_spec))
+        return cli_usage_error("delta", "--field, --limit, --cutoff and --layers go with --data FILE");
+    if (r.source == SRC_MODEL && !r.data && !r.sampled)
+        return cli_usage_error("delta", "a model needs --data FILE (its prompts' embeddings, the paper's "
+                                        "protocol) or --sample N [--tries T] (random rows)");
+    if (r.layers_spec && r.source != SRC_MODEL)
+        return cli_usage_error("delta", "--layers runs a model: give MODEL, not --vectors");
+    if (!r.layers_spec && (r.batch || weights_given))
+        return cli_usage_error("delta", "--batch and --weights go with --layers");
+    if (r.tokenizer && !(r.data && r.source == SRC_MODEL))
+        return cli_usage_error("delta", "--tokenizer goes with MODEL --data FILE");
+    if (r.data && r.base == BASE_INDEX)
+        return cli_usage_error("delta", "--base INDEX names a row of the whole input: per prompt, give "
+                                        "--base first or --base random");
+    if (!r.field)
+        r.field = "instruction";
+    if (!r.sampled && (tries_given || r.with_replacement || r.seen))
+        return cli_usage_error("delta", "--tries, --with-replacement and --seen go with --sample N");
     if (seed_given && !r.sampled && r.base != BASE_RANDOM)
         return cli_usage_error("delta", "--seed goes with --sample N or --base random");
     if (r.exact && base_given)
@@ -649,12 +644,16 @@ int cmd_delta(int argc, char **argv)
     if (r.name && !snake_name(r.name))
         return cli_usage_error("delta", "--name expects lower-case letters, digits and '_' (at "
                                         "most 64), got '%s'", r.name);
+    if (r.name && r.layers_spec && strlen(r.name) > 57)
+        return cli_usage_error("delta", "--name with --layers: at most 57 characters (the layers go to "
+                                        "NAME_layers)");
+    snprintf(r.layers_name, sizeof r.layers_name, r.name ? "%s_layers" : "layers", r.name);
     if (!r.name) {
         static const char *const DEFAULT[] = {"embeddings", "vectors", "distances", "graph"};
         r.name = DEFAULT[r.source];
     }
     hp_err err;
-    int rc = run(&r, &err) == 0 && (print_summary(&r), write_report(&r, &err) == 0)
+    int rc = run(&r, &err) == 0 && (print_summary(&r), delta_write_report(&r, &err) == 0)
                  ? EXIT_OK
                  : cli_fail(&err);
     run_free(&r);

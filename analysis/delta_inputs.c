@@ -267,8 +267,18 @@ static int load_model(delta_run *r, hp_err *err)
     snprintf(r->matrix, sizeof r->matrix, "%s", r->emb->name);
     snprintf(r->what, sizeof r->what, "%s of %s (%zu x %zu, %s)", r->emb->name, r->input, r->n,
              r->dim, r->emb->dtype_name);
-    /* only the file that holds the embedding is read */
-    r->input_files[r->n_input_files++] = r->model->files[r->emb->file]->path;
+    /* only the file that holds the embedding is read, unless the model runs (--layers) */
+    if (r->layers_spec) {
+        if (r->model->n_files + 3 > DELTA_MAX_INPUTS)
+            return hp_fail(err, "%s: %zu files are more than the %d this command records", r->input,
+                           r->model->n_files, DELTA_MAX_INPUTS - 3);
+        for (size_t i = 0; i < r->model->n_files; i++)
+            r->input_files[r->n_input_files++] = r->model->files[i]->path;
+    } else {
+        r->input_files[r->n_input_files++] = r->model->files[r->emb->file]->path;
+    }
+    if (r->data && (r->tokenizer || r->model->tokenizer_path))
+        r->input_files[r->n_input_files++] = r->tokenizer ? r->tokenizer : r->model->tokenizer_path;
     return 0;
 }
 
@@ -308,6 +318,10 @@ int delta_load(delta_run *r, hp_err *err)
     }
     if (rc != 0)
         return -1;
+    if (r->data)
+        r->input_files[r->n_input_files++] = r->data;
+    if (r->seen)
+        r->input_files[r->n_input_files++] = r->seen;
     r->checksums = hp_sha256_files_begin(r->input_files, r->n_input_files, err);
     return r->checksums ? 0 : -1;
 }
@@ -448,7 +462,7 @@ static int walk_attrs(delta_kept *k, hid_t obj, const char *rel, bool is_dataset
     return 0;
 }
 
-static int walk(delta_kept *k, hid_t grp, const char *rel, const char *skip, hp_err *err)
+static int walk(delta_kept *k, hid_t grp, const char *rel, const char *const skip[2], hp_err *err)
 {
     if (walk_attrs(k, grp, rel, false, err) != 0)
         return -1;
@@ -461,7 +475,7 @@ static int walk(delta_kept *k, hid_t grp, const char *rel, const char *skip, hp_
                                          sizeof name, H5P_DEFAULT);
         if (len < 0 || (size_t)len >= sizeof name)
             return hp_fail(err, "cannot read a name in /delta/%s", rel);
-        if (!rel[0] && !strcmp(name, skip))
+        if (!rel[0] && (!strcmp(name, skip[0]) || (skip[1] && !strcmp(name, skip[1]))))
             continue;
         char *path = join_path(rel, name, err);
         if (!path)
@@ -537,7 +551,7 @@ static int read_values(delta_kept *k, const char *path, hp_err *err)
     return 0;
 }
 
-int delta_keep_read(const char *path, const char *name, delta_kept **kept, hp_err *err)
+int delta_keep_read(const char *path, const char *name, const char *name2, delta_kept **kept, hp_err *err)
 {
     *kept = NULL;
     int has = hp_report_has(path, "/delta", err);
@@ -552,7 +566,7 @@ int delta_keep_read(const char *path, const char *name, delta_kept **kept, hp_er
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     hid_t g = f < 0 ? -1 : H5Gopen2(f, "/delta", H5P_DEFAULT);
-    int rc = g < 0 ? hp_fail(err, "%s: cannot open /delta", path) : walk(k, g, "", name, err);
+    int rc = g < 0 ? hp_fail(err, "%s: cannot open /delta", path) : walk(k, g, "", (const char *const[2]){name, name2}, err);
     if (g >= 0)
         H5Gclose(g);
     if (f >= 0)

@@ -47,71 +47,6 @@ static const char *HELP =
     "  hyplora freq --words --field instruction gsm8k.json -o glove.h5\n"
     "  hyplora norms --vectors glove.6B.100d.txt -o glove.h5\n";
 
-/* ---- the counts ---- */
-
-static int read_counts(norms_run *r, hp_err *err)
-{
-    const char *rep = r->freq_report;
-    int has = hp_report_has(rep, "/freq/counts", err);
-    if (has < 0)
-        return -1;
-    if (has == 0)
-        return hp_fail(err, "%s has no /freq/counts: run `hyplora freq ... -o %s` first (or "
-                            "name another report with --freq)", rep, rep);
-    int64_t n;
-    char *unit = NULL;
-    if (hp_report_read_i64(rep, "/freq/counts", &r->freq_counts, &n, err) != 0 ||
-        hp_report_read_attr_str(rep, "/freq", "unit", &unit, err) != 0)
-        return -1;
-    r->n_freq = (size_t)n;
-    bool words = strcmp(unit, "word") == 0;
-    free(unit);
-    if (words != r->is_vectors)
-        return hp_fail(err, "%s: /freq counts %s, but %s needs %s counts (hyplora freq %s)", rep,
-                       words ? "words" : "token ids", r->is_vectors ? "word vectors" : "a model",
-                       r->is_vectors ? "word" : "token", r->is_vectors ? "--words" : "--tokenizer");
-    if (!words)
-        return 0;
-    if (hp_report_read_strings(rep, "/freq/words", &r->freq_words, &r->n_freq_words, err) != 0)
-        return -1;
-    if (r->n_freq_words != r->n_freq)
-        return hp_fail(err, "%s: /freq/words has %zu words but /freq/counts %zu counts", rep,
-                       r->n_freq_words, r->n_freq);
-    return 0;
-}
-
-/* counts[i]: the count of row i. Token rows past the counts (an embedding padded beyond
- * the tokenizer's vocabulary) count as never seen, with a note; more counts than rows
- * means another tokenizer and is an error. Vector words are looked up by their text. */
-static int align_counts(norms_run *r, hp_err *err)
-{
-    if (!(r->counts = hp_calloc(r->n, sizeof *r->counts, "the counts of the rows", err)))
-        return -1;
-    if (!r->is_vectors) {
-        if (r->n_freq > r->n)
-            return hp_fail(err, "%s: /freq/counts has %zu token ids, the embedding %zu rows: "
-                                "the counts come from another tokenizer", r->freq_report,
-                           r->n_freq, r->n);
-        memcpy(r->counts, r->freq_counts, r->n_freq * sizeof *r->counts);
-        r->n_beyond = r->n - r->n_freq;
-        if (r->n_beyond)
-            cli_note("the embedding has %zu rows past the %zu ids of /freq/counts (padding); "
-                     "they count as never seen", r->n_beyond, r->n_freq);
-        return 0;
-    }
-    hp_word_counts *wc = hp_word_counts_new(err);
-    if (!wc)
-        return -1;
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < r->n_freq_words && i < r->n_freq; i++)
-        rc = hp_word_counts_add(wc, r->freq_words[i], strlen(r->freq_words[i]), r->freq_counts[i],
-                                err);
-    for (size_t i = 0; rc == 0 && i < r->n; i++)
-        r->counts[i] = hp_word_counts_get(wc, r->vec.words[i], strlen(r->vec.words[i]));
-    hp_word_counts_free(wc);
-    return rc;
-}
-
 /* ---- the matrix ---- */
 
 /* The float32 matrix: gigabytes of fresh memory whose page faults alone cost a second with
@@ -205,10 +140,10 @@ static int check_tokenizer(norms_run *r, hp_err *err)
     if (!(r->tok = model_tokenizer(r, err)))
         return -1;
     size_t ids = hp_tokenizer_vocab_size(r->tok);
-    if (ids != r->n_freq)
+    if (ids != r->fc.n)
         return hp_fail(err, "%s: /freq/counts has %zu token ids but the model's tokenizer has %zu: "
                             "the counts come from another tokenizer (run hyplora freq with the "
-                            "model's own)", r->freq_report, r->n_freq, ids);
+                            "model's own)", r->freq_report, r->fc.n, ids);
     return 0;
 }
 
@@ -323,9 +258,14 @@ static int head_norms(norms_run *r, hp_err *err)
 static int run(norms_run *r, const char *model_path, const char *vectors, const char *vocab,
                const char *groups_path, bool groups_given, hp_err *err)
 {
-    if (read_counts(r, err) != 0 || load_rows(r, model_path, vectors, vocab, err) != 0 ||
-        align_counts(r, err) != 0 || check_tokenizer(r, err) != 0)
+    if (freq_counts_read(&r->fc, r->freq_report, r->is_vectors, "--freq", err) != 0)
         return -1;
+    if (load_rows(r, model_path, vectors, vocab, err) != 0 ||
+        freq_counts_align(&r->fc, r->n, r->is_vectors ? &r->vec : NULL, err) != 0 ||
+        check_tokenizer(r, err) != 0)
+        return -1;
+    r->counts = r->fc.row;
+    r->n_beyond = r->fc.n_beyond;
     if (!(r->norm = hp_malloc(r->n * sizeof(double), "the norms", err)) ||
         !(r->centered = hp_malloc(r->n * sizeof(double), "the centred norms", err)) ||
         !(r->mean = hp_malloc(r->dim * sizeof(double), "the mean embedding", err)) ||
@@ -348,9 +288,7 @@ static void run_free(norms_run *r)
     if (r->checksums)
         hp_sha256_files_end(r->checksums, NULL, NULL);
     free(r->input_files);
-    free(r->freq_counts);
-    hp_report_free_strings(r->freq_words, r->n_freq_words);
-    free(r->counts);
+    freq_counts_free(&r->fc);
     if (r->is_vectors)
         hp_vectors_free(&r->vec);
     else

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 
 #include "cli.h"
+#include "freq_counts.h"
 
 typedef struct group_result {
     double mean_norm, mean_centered_norm, mean_count; /* over the words that map to a row */
@@ -29,12 +30,9 @@ typedef struct norms_run {
     size_t n, dim;
     char what[4200]; /* "model.embed_tokens.weight of DIR" */
     /* counts: /freq as read, and aligned to the rows */
-    int64_t *freq_counts;
-    size_t n_freq;
-    char **freq_words;
-    size_t n_freq_words;
-    int64_t *counts;
-    size_t n_beyond; /* embedding rows past the tokenizer's ids */
+    freq_counts fc;
+    const int64_t *counts; /* fc.row */
+    size_t n_beyond;       /* embedding rows past the tokenizer's ids */
     /* results */
     double *norm, *centered, *mean;
     hp_norm_freq nf, nf_centered;

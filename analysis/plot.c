@@ -2,7 +2,7 @@
  *
  * This file is the dispatcher (options, which groups the report has, the output
  * directory) and the one place that writes files and runs gnuplot; each family of groups
- * (plot_powerlaw.c, later norms and delta) only writes the numbers and the plot command
+ * (plot_powerlaw.c, plot_norms.c, plot_delta.c) only writes the numbers and the plot command
  * of its charts (plot.h). gnuplot is run with -d (no ~/.gnuplot or system init file) so
  * a chart depends on the report alone, and neither its PNG (cairo) nor its SVG terminal
  * writes a date: the same report gives byte-identical files. */
@@ -34,12 +34,15 @@ static const char *HELP =
     "G_rank_frequency (with the Zipf line) and G_xmin_scan, G the group's name;\n"
     "  /norms      embedding norms against token counts (hyplora norms)\n"
     "as norms_vs_frequency, norms_centered_vs_frequency, norms_output_vs_frequency (an\n"
-    "untied head), norms_groups (word groups) and norms_pca (principal components).\n"
+    "untied head), norms_groups (word groups) and norms_pca (principal components);\n"
+    "  /delta      Gromov delta-hyperbolicity (hyplora delta)\n"
+    "as delta_G_distribution (delta_rel over the prompts or tries of /delta/G) and delta_G\n"
+    "(delta_rel per layer); a group of one measurement has no chart.\n"
     "\n"
     "Options:\n"
     "  -o, --output DIR    directory for the charts (created if missing)\n"
     "  --format F          png, svg or both (default both)\n"
-    "  --group NAME        draw only this top-level group (freq, powerlaw, norms)\n"
+    "  --group NAME        draw only this top-level group (freq, powerlaw, norms, delta)\n"
     "  -h, --help          this text\n"
     "\n"
     "Needs gnuplot (Debian package gnuplot-nox). Files are written under temporary names\n"
@@ -53,7 +56,7 @@ static const char *HELP =
     "  hyplora plot r.h5 -o charts    # charts/powerlaw_ccdf.png, charts/powerlaw_ccdf.svg, ...\n";
 
 static const plot_family *const FAMILIES[] = {&plot_family_freq, &plot_family_powerlaw,
-                                              &plot_family_norms};
+                                              &plot_family_norms, &plot_family_delta};
 #define N_FAMILIES (sizeof FAMILIES / sizeof FAMILIES[0])
 
 /* ---- small helpers shared with the families ---- */
@@ -183,6 +186,28 @@ char *plot_short_paths(char *const *paths, size_t n, size_t max_len, hp_err *err
 }
 
 /* ---- charts: data and script to a temporary directory, gnuplot, rename ---- */
+
+void plot_frame(FILE *f, const char *title, const char *source, const char *xlabel, const char *ylabel)
+{
+    fputs("set title ", f);
+    plot_quote(f, title);
+    if (source && source[0]) {
+        fputs(" . \"\\n\" . ", f);
+        plot_quote(f, source);
+    }
+    fputs(" noenhanced\nset xlabel ", f);
+    plot_quote(f, xlabel);
+    fputs(" noenhanced\nset ylabel ", f);
+    plot_quote(f, ylabel);
+    fputs(" noenhanced\nset grid\n", f);
+}
+
+void plot_legend(FILE *f, const char *text)
+{
+    fputs(" title ", f);
+    plot_quote(f, text);
+    fputs(" noenhanced", f);
+}
 
 int plot_chart_begin(plot_chart *c, const char *group, const char *kind, FILE **data,
                      hp_err *err)
@@ -407,6 +432,43 @@ int plot_chart_finish(plot_job *job, plot_chart *c, hp_err *err)
     return rc;
 }
 
+int plot_subgroups(const char *report, const char *object, char ***names, size_t *n,
+                   hp_err *err)
+{
+    *names = NULL;
+    *n = 0;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(report, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0)
+        return hp_fail(err, "%s: cannot open the report", report);
+    hid_t g = H5Gopen2(f, object, H5P_DEFAULT);
+    H5G_info_t info;
+    int rc = g < 0 || H5Gget_info(g, &info) < 0
+                 ? hp_fail(err, "%s: cannot list the groups of %s", report, object)
+                 : 0;
+    if (rc == 0 && info.nlinks > 0) {
+        *names = hp_calloc(info.nlinks, sizeof **names, "group names", err);
+        rc = *names ? 0 : -1;
+    }
+    for (hsize_t i = 0; rc == 0 && i < info.nlinks; i++) {
+        char name[256];
+        ssize_t len = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, name,
+                                         sizeof name, H5P_DEFAULT);
+        if (len < 0 || (size_t)len >= sizeof name)
+            continue;
+        hid_t o = H5Oopen(g, name, H5P_DEFAULT);
+        int is_group = o >= 0 && H5Iget_type(o) == H5I_GROUP;
+        if (o >= 0)
+            H5Oclose(o);
+        if (is_group && !((*names)[(*n)++] = hp_strdup(name, err)))
+            rc = -1;
+    }
+    if (g >= 0)
+        H5Gclose(g);
+    H5Fclose(f);
+    return rc;
+}
+
 /* ---- the report and the output directory ---- */
 
 typedef struct name_list {
@@ -417,32 +479,7 @@ typedef struct name_list {
 /* The top-level groups of the report, by name (HDF5's name index: a stable order). */
 static int list_groups(const char *path, name_list *out, hp_err *err)
 {
-    memset(out, 0, sizeof *out);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0)
-        return hp_fail(err, "%s: cannot open the report", path);
-    H5G_info_t info;
-    int rc = H5Gget_info(f, &info) < 0 ? hp_fail(err, "%s: cannot list the groups", path) : 0;
-    if (rc == 0 && info.nlinks > 0) {
-        out->s = hp_calloc(info.nlinks, sizeof *out->s, "group names", err);
-        rc = out->s ? 0 : -1;
-    }
-    for (hsize_t i = 0; rc == 0 && i < info.nlinks; i++) {
-        char name[256];
-        ssize_t len = H5Lget_name_by_idx(f, ".", H5_INDEX_NAME, H5_ITER_INC, i, name,
-                                         sizeof name, H5P_DEFAULT);
-        if (len < 0 || (size_t)len >= sizeof name)
-            continue;
-        hid_t o = H5Oopen(f, name, H5P_DEFAULT);
-        int is_group = o >= 0 && H5Iget_type(o) == H5I_GROUP;
-        if (o >= 0)
-            H5Oclose(o);
-        if (is_group && !(out->s[out->n++] = hp_strdup(name, err)))
-            rc = -1;
-    }
-    H5Fclose(f);
-    return rc;
+    return plot_subgroups(path, "/", &out->s, &out->n, err);
 }
 
 /* "/freq, /model" or "no groups at all". */
@@ -538,7 +575,7 @@ static int choose_groups(const plot_job *job, const name_list *g, const char *on
                        have);
     if (*n_todo == 0)
         return hp_fail(err, "%s: nothing to plot: the report has %s%s%s%s; hyplora plot "
-                            "draws /freq, /powerlaw and /norms", job->report, have,
+                            "draws /freq, /powerlaw, /norms and /delta", job->report, have,
                        wl ? " (" : "", why, wl ? ")" : "");
     return 0;
 }
@@ -551,8 +588,8 @@ static int plot_report(plot_job *job, const char *only, hp_err *err)
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (S_ISREG(st.st_mode) && H5Fis_hdf5(job->report) <= 0)
         return hp_fail(err, "%s: not an HDF5 file (hyplora plot reads the report that "
-                            "'hyplora freq', 'hyplora powerlaw' or 'hyplora norms' wrote "
-                            "with -o)", job->report);
+                            "'hyplora freq', 'hyplora powerlaw', 'hyplora norms' or "
+                            "'hyplora delta' wrote with -o)", job->report);
     if (hp_report_has(job->report, "/", err) != 1)
         return -1;
     name_list g;

@@ -1,5 +1,5 @@
 /* `hyplora plot`: what the dispatcher (plot.c) shares with the files that draw one family
- * of report groups (plot_powerlaw.c; later norms and delta).
+ * of report groups (plot_powerlaw.c, plot_norms.c, plot_delta.c).
  *
  * A chart is a gnuplot script plus its data, written beside the images as tab-separated
  * files with a header line, so the plotted numbers can be checked and the chart redrawn
@@ -60,12 +60,25 @@ void plot_chart_discard(plot_chart *c);
  * characters become spaces), so any report text is safe inside a script. */
 void plot_quote(FILE *f, const char *s);
 
+/* The title, on two lines when source is not empty (the measurement, then where the data
+ * came from: one line is cut off at the chart's width for long paths), the axis labels and
+ * a grid. Report text goes through plot_quote and noenhanced, so _ and ^ print as they are. */
+void plot_frame(FILE *f, const char *title, const char *source, const char *xlabel, const char *ylabel);
+
+/* ` title '<text>' noenhanced`: a series' key entry, appended to its plot clause. */
+void plot_legend(FILE *f, const char *text);
+
 /* The string attribute `name` of report object `object` (scalar or 1-D, variable- or
  * fixed-length) as n fresh strings; *n = 0 when the attribute is absent or not text.
  * Free with plot_free_strings. */
 int plot_attr_strings(const plot_job *job, const char *object, const char *name, char ***s,
                       size_t *n, hp_err *err);
 void plot_free_strings(char **s, size_t n);
+
+/* The subgroups of report object `object` ("/" for the top level) as n fresh names, in
+ * HDF5's name order (stable). Free with plot_free_strings. */
+int plot_subgroups(const char *report, const char *object, char ***names, size_t *n,
+                   hp_err *err);
 
 /* A short, deterministic label for a list of "path" or "path (note)" strings: the last
  * two components of each path, its note kept, joined with ", ", cut to about max_len
@@ -87,5 +100,8 @@ extern const plot_family plot_family_powerlaw;
 
 /* plot_norms.c: /norms (embedding norms against token counts, word groups, PCA). */
 extern const plot_family plot_family_norms;
+
+/* plot_delta.c: /delta (δ_rel over the prompts or tries of a group, and per layer). */
+extern const plot_family plot_family_delta;
 
 #endif

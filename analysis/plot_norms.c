@@ -310,33 +310,12 @@ static void write_scatter(FILE *f, const nm_series *s, const int64_t *count, con
 
 /* ---- the gnuplot side ---- */
 
-/* Title "/norms: what — source", axis labels, grid. Report text goes through plot_quote
- * and noenhanced, so names with _ or ^ print as they are. */
 static void frame(FILE *f, const char *group, const char *what, const char *source,
                   const char *xl, const char *yl)
 {
-    /* two lines: the measurement, then where the data came from (one line is cut off at
-     * the chart's width for long paths) */
     char title[700];
     snprintf(title, sizeof title, "/%s: %s", group, what);
-    fputs("set title ", f);
-    plot_quote(f, title);
-    if (source[0]) {
-        fputs(" . \"\\n\" . ", f);
-        plot_quote(f, source);
-    }
-    fputs(" noenhanced\nset xlabel ", f);
-    plot_quote(f, xl);
-    fputs(" noenhanced\nset ylabel ", f);
-    plot_quote(f, yl);
-    fputs(" noenhanced\nset grid\n", f);
-}
-
-static void legend(FILE *f, const char *text)
-{
-    fputs(" title ", f);
-    plot_quote(f, text);
-    fputs(" noenhanced", f);
+    plot_frame(f, title, source, xl, yl);
 }
 
 static int chart_vs_frequency(plot_job *job, const nm_report *r, const nm_series *s,
@@ -378,13 +357,13 @@ static int chart_vs_frequency(plot_job *job, const nm_report *r, const nm_series
           "set key top right box opaque\n", f);
     /* a light scatter: thousands of points overlap, the bins carry the trend */
     fputs("plot data skip 1 using 2:3 with points pt 7 ps 0.35 lc rgb '#B41f77b4'", f);
-    legend(f, pts);
+    plot_legend(f, pts);
     fprintf(f, ", \\\n     bins skip 1 using 3:6:7 with filledcurves fs transparent solid 0.3 "
                "noborder lc rgb '%s'", ORANGE);
-    legend(f, "quartiles (25%-75%) per count bin");
+    plot_legend(f, "quartiles (25%-75%) per count bin");
     fprintf(f, ", \\\n     bins skip 1 using 3:5 with linespoints pt 7 ps 0.8 lw 2 lc rgb '%s'",
             RED);
-    legend(f, "median per count bin");
+    plot_legend(f, "median per count bin");
     fputc('\n', f);
     return plot_chart_finish(job, &c, err);
 }
@@ -581,18 +560,18 @@ static int chart_groups(plot_job *job, const nm_report *r, hp_err *err)
                "set key top right box opaque\n", (double)g.n - 0.4, 1.45 * groups_top(&g));
     /* two bars per group, the plain norm left of the tic and the centred one right */
     fprintf(f, "plot data skip 1 using ($1-0.18):5 with boxes lc rgb '%s'", BLUE);
-    legend(f, "mean L2 norm of the group's rows");
+    plot_legend(f, "mean L2 norm of the group's rows");
     fprintf(f, ", \\\n     data skip 1 using ($1+0.18):6 with boxes lc rgb '%s'", ORANGE);
-    legend(f, "mean distance from the mean row");
+    plot_legend(f, "mean distance from the mean row");
     fputs(", \\\n     data skip 1 using ($1-0.18):5:(sprintf('%.3f', $5)) with labels "
           "offset 0,0.7 notitle, \\\n"
           "     data skip 1 using ($1+0.18):6:(sprintf('%.3f', $6)) with labels offset 0,0.7 "
           "notitle", f);
     fprintf(f, ", \\\n     %.17g with lines dashtype 2 lw 1.5 lc rgb '%s'", g.seen_norm, BLUE);
-    legend(f, ref[0]);
+    plot_legend(f, ref[0]);
     fprintf(f, ", \\\n     %.17g with lines dashtype 2 lw 1.5 lc rgb '%s'", g.seen_centered,
             ORANGE);
-    legend(f, ref[1]);
+    plot_legend(f, ref[1]);
     fputc('\n', f);
     groups_free(&g);
     return plot_chart_finish(job, &c, err);
@@ -704,13 +683,13 @@ static void pca_script(FILE *f, const nm_report *r, const nm_pca *p)
     char pts[120];
     snprintf(pts, sizeof pts, "seen rows (%zu of %zu drawn)", sample_size(p->n), p->n);
     fputs("plot data skip 1 using 4:5:3 with points pt 7 ps 0.45 lc palette", f);
-    legend(f, pts);
+    plot_legend(f, pts);
     fputs(", \\\n     marks skip 1 every ::0::0 using 2:3 with points pt 2 ps 3 lw 3 "
           "lc rgb 'black'", f);
-    legend(f, "origin (the zero vector)");
+    plot_legend(f, "origin (the zero vector)");
     fprintf(f, ", \\\n     marks skip 1 every ::1::1 using 2:3 with points pt 6 ps 3 lw 3 "
                "lc rgb '%s'", RED);
-    legend(f, "mean row (0, 0)");
+    plot_legend(f, "mean row (0, 0)");
     /* the two marks may be close: origin's name up and left, the mean's down and right */
     fputs(", \\\n     marks skip 1 every ::0::0 using 2:3:1 with labels right offset char -1.5,1.2 "
           "boxed font ',12' noenhanced notitle, \\\n"

@@ -4,13 +4,14 @@
  * stored with rows padded to a multiple of 8 (padding -FLT_MAX, which no max picks). For
  * every pair x < y it needs m(x, y) = max_z min(G[x][z], G[y][z]) (G is symmetric, so both
  * operands are rows read left to right) and δ_w is the largest m(x, y) - G[x][y]. Pairs are
- * taken in register tiles of 3 x-rows by 4 y-rows: twelve 8-lane accumulators, each z step
- * loading 3 + 4 vectors for 12 min and 12 max operations. A work item is a panel of 24
- * x-rows: each 4-row y-tile is read from memory once per panel and then served from L1 to
- * its 8 x-tiles, which keeps the kernel from waiting on memory. Panels go to the threads. */
+ * taken in register tiles of 2 x-rows by 6 y-rows: twelve 8-lane accumulators, each z step
+ * loading 2 + 6 vectors for 12 min and 12 max operations. A work item is a panel of 24
+ * x-rows: each 6-row y-tile is read from memory once per panel and then served from L1 to
+ * its 12 x-tiles, which keeps the kernel from waiting on memory. Panels go to the threads. */
 #include <cblas.h>
 #include <float.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,7 @@
 #include "hyplora/delta.h"
 #include "parallel.h"
 
-enum { LANES = 8, TX = 3, TY = 4, PANEL = 8 * TX /* x rows per work item */ };
+enum { LANES = 8, TX = 2, TY = 6, PANEL = 12 * TX /* x rows per work item */ };
 
 /* ---- input ---- */
 
@@ -42,57 +43,65 @@ int hp_delta_check(const double *D, size_t n, hp_err *err)
     return 0;
 }
 
+/* The distances of the rows of X into D, through caller buffers: Xd [n, dim] and sq [n]. */
+static int distances_into(const float *X, size_t n, size_t dim, hp_distance kind, double *Xd, double *sq,
+                          double *D, hp_err *err)
+{
+    if (n < 4)
+        return hp_fail(err, "δ needs at least 4 points, got %zu", n);
+    for (size_t i = 0; i < n; i++) {
+        /* A branch-free loop (it vectorises); a float squared cannot overflow a double, so the
+         * sum is finite exactly when every coordinate is, and only then is the row searched. */
+        const float *x = X + i * dim;
+        double *xd = Xd + i * dim, s = 0;
+        for (size_t k = 0; k < dim; k++) {
+            xd[k] = x[k];
+            s += xd[k] * xd[k];
+        }
+        for (size_t k = 0; !isfinite(s) && k < dim; k++)
+            if (!isfinite(x[k]))
+                return hp_fail(err, "point %zu, coordinate %zu is not finite (%g)", i, k, (double)x[k]);
+        sq[i] = s;
+        if (kind != HP_DISTANCE_EUCLIDEAN && s == 0)
+            return hp_fail(err, "point %zu is the zero vector, which has no direction for the %s distance", i,
+                           kind == HP_DISTANCE_COSINE ? "cosine" : "angular");
+    }
+    /* The upper triangle of X X^T (a float times a float is exact in double, so only the
+     * sums round), each entry turned into the distance in place and mirrored: D is exactly
+     * symmetric. */
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)n, (int)dim, 1.0, Xd, (int)dim, 0.0, D, (int)n);
+    for (size_t i = 0; i < n; i++) {
+        D[i * n + i] = 0;
+        for (size_t j = i + 1; j < n; j++) {
+            double g = D[i * n + j], v;
+            /* Equal points (a token repeated in a prompt) are exactly 0 apart; through the
+             * Gram matrix they would be a rounding error apart. Equal rows have bit-equal
+             * squared norms, so only those pairs are compared. */
+            if (sq[i] == sq[j] && memcmp(X + i * dim, X + j * dim, dim * sizeof *X) == 0) {
+                D[i * n + j] = D[j * n + i] = 0;
+                continue;
+            }
+            if (kind == HP_DISTANCE_EUCLIDEAN) {
+                double d2 = sq[i] + sq[j] - 2 * g;
+                v = d2 > 0 ? sqrt(d2) : 0; /* round-off can make a tiny squared distance negative */
+            } else {
+                double c = g / sqrt(sq[i] * sq[j]);
+                c = c > 1 ? 1 : c < -1 ? -1 : c;
+                v = kind == HP_DISTANCE_COSINE ? 1 - c : acos(c);
+            }
+            D[i * n + j] = D[j * n + i] = v;
+        }
+    }
+    return 0;
+}
+
 int hp_delta_distances(const float *X, size_t n, size_t dim, hp_distance kind, double *D, hp_err *err)
 {
     if (n < 4)
         return hp_fail(err, "δ needs at least 4 points, got %zu", n);
     double *Xd = hp_malloc(n * dim * sizeof *Xd, "the points in double", err);
     double *sq = Xd ? hp_malloc(n * sizeof *sq, "the squared norms", err) : NULL;
-    if (!sq) {
-        free(Xd);
-        return -1;
-    }
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        double s = 0;
-        for (size_t k = 0; k < dim; k++) {
-            float v = X[i * dim + k];
-            if (!isfinite(v)) {
-                rc = hp_fail(err, "point %zu, coordinate %zu is not finite (%g)", i, k, (double)v);
-                break;
-            }
-            Xd[i * dim + k] = v;
-            s += (double)v * v;
-        }
-        sq[i] = s;
-        if (rc == 0 && kind != HP_DISTANCE_EUCLIDEAN && s == 0)
-            rc = hp_fail(err, "point %zu is the zero vector, which has no direction for the %s distance", i,
-                         kind == HP_DISTANCE_COSINE ? "cosine" : "angular");
-    }
-    if (rc == 0) {
-        /* D = X X^T, then each entry turned into the distance in place. */
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, (int)dim, 1.0, Xd, (int)dim, Xd,
-                    (int)dim, 0.0, D, (int)n);
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < n; j++) {
-                double g = D[i * n + j], v;
-                if (i == j) {
-                    v = 0;
-                } else if (kind == HP_DISTANCE_EUCLIDEAN) {
-                    double d2 = sq[i] + sq[j] - 2 * g;
-                    v = d2 > 0 ? sqrt(d2) : 0; /* round-off can make a tiny squared distance negative */
-                } else {
-                    double c = g / sqrt(sq[i] * sq[j]);
-                    c = c > 1 ? 1 : c < -1 ? -1 : c;
-                    v = kind == HP_DISTANCE_COSINE ? 1 - c : acos(c);
-                }
-                D[i * n + j] = v;
-            }
-        /* The product's two triangles may differ in the last bit: make D exactly symmetric. */
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = i + 1; j < n; j++)
-                D[j * n + i] = D[i * n + j];
-    }
+    int rc = sq ? distances_into(X, n, dim, kind, Xd, sq, D, err) : -1;
     free(Xd);
     free(sq);
     return rc;
@@ -145,6 +154,12 @@ static void tile_generic(const float *G, size_t ld, size_t x0, size_t nx, size_t
 #include <immintrin.h>
 #define HAVE_X86 1
 
+/* Left to itself GCC takes all twelve min operations of a step first, which needs twelve
+ * temporaries besides the twelve accumulators, and spills half of them to the stack. An
+ * empty asm that takes each updated accumulator in a register keeps each min next to its
+ * max, so one temporary serves them all. */
+#define KEEP(v) __asm__ volatile("" : "+x"(v))
+
 __attribute__((target("avx2"))) static float hmax8(__m256 v)
 {
     __m128 h = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -153,38 +168,44 @@ __attribute__((target("avx2"))) static float hmax8(__m256 v)
     return _mm_cvtss_f32(h);
 }
 
-/* A full 3 x 4 tile in twelve accumulators. */
+/* A full 2 x 6 tile in twelve accumulators: with the two x vectors, one y vector and one
+ * temporary that is all sixteen registers (a 3 x 4 tile needs seventeen, and the spilled
+ * accumulators then go through memory every step, at several times the cost). */
 __attribute__((target("avx2"))) static void tile_avx2(const float *G, size_t ld, size_t x0, size_t y0,
                                                       float m[TX][TY])
 {
-    const float *a0 = G + x0 * ld, *a1 = a0 + ld, *a2 = a1 + ld;
-    const float *b0 = G + y0 * ld, *b1 = b0 + ld, *b2 = b1 + ld, *b3 = b2 + ld;
+    const float *a0 = G + x0 * ld, *a1 = a0 + ld;
+    const float *b0 = G + y0 * ld, *b1 = b0 + ld, *b2 = b1 + ld, *b3 = b2 + ld, *b4 = b3 + ld, *b5 = b4 + ld;
     __m256 lo = _mm256_set1_ps(-FLT_MAX);
-    __m256 c00 = lo, c01 = lo, c02 = lo, c03 = lo, c10 = lo, c11 = lo, c12 = lo, c13 = lo, c20 = lo, c21 = lo,
-           c22 = lo, c23 = lo;
+    __m256 c00 = lo, c01 = lo, c02 = lo, c03 = lo, c04 = lo, c05 = lo, c10 = lo, c11 = lo, c12 = lo, c13 = lo,
+           c14 = lo, c15 = lo;
     for (size_t z = 0; z < ld; z += LANES) {
-        __m256 x0v = _mm256_load_ps(a0 + z), x1v = _mm256_load_ps(a1 + z), x2v = _mm256_load_ps(a2 + z);
+        __m256 x0v = _mm256_load_ps(a0 + z), x1v = _mm256_load_ps(a1 + z);
         __m256 y;
 #define COL(J, B)                                                  \
     y = _mm256_load_ps(B + z);                                     \
     c0##J = _mm256_max_ps(c0##J, _mm256_min_ps(x0v, y));           \
+    KEEP(c0##J);                                                   \
     c1##J = _mm256_max_ps(c1##J, _mm256_min_ps(x1v, y));           \
-    c2##J = _mm256_max_ps(c2##J, _mm256_min_ps(x2v, y));
+    KEEP(c1##J);
         COL(0, b0)
         COL(1, b1)
         COL(2, b2)
         COL(3, b3)
+        COL(4, b4)
+        COL(5, b5)
 #undef COL
     }
     m[0][0] = hmax8(c00), m[0][1] = hmax8(c01), m[0][2] = hmax8(c02), m[0][3] = hmax8(c03);
+    m[0][4] = hmax8(c04), m[0][5] = hmax8(c05);
     m[1][0] = hmax8(c10), m[1][1] = hmax8(c11), m[1][2] = hmax8(c12), m[1][3] = hmax8(c13);
-    m[2][0] = hmax8(c20), m[2][1] = hmax8(c21), m[2][2] = hmax8(c22), m[2][3] = hmax8(c23);
+    m[1][4] = hmax8(c14), m[1][5] = hmax8(c15);
 }
 #endif
 
-/* Walks the pair tiles of panels [begin, end): every 3 x 4 tile of rows x0.., y0.. with
+/* Walks the pair tiles of panels [begin, end): every 2 x 6 tile of rows x0.., y0.. with
  * y0 from the panel's first row (pairs with x >= y come along; the callers skip them), so
- * that each y-tile read from memory serves the panel's 8 x-tiles from L1. */
+ * that each y-tile read from memory serves the panel's 12 x-tiles from L1. */
 typedef void (*tile_fn)(const void *job, best *b, size_t x0, size_t nx, size_t y0, size_t ny, bool full_avx2);
 
 static void walk_panels(size_t n, size_t begin, size_t end, tile_fn fn, const void *job, best *b)
@@ -282,29 +303,32 @@ __attribute__((target("avx2"))) static uint16_t hmax16(__m256i v)
 __attribute__((target("avx2"))) static void tile16_avx2(const uint16_t *Q, size_t ld, size_t x0, size_t y0,
                                                         uint16_t m[TX][TY])
 {
-    const uint16_t *a0 = Q + x0 * ld, *a1 = a0 + ld, *a2 = a1 + ld;
-    const uint16_t *b0 = Q + y0 * ld, *b1 = b0 + ld, *b2 = b1 + ld, *b3 = b2 + ld;
-    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00,
-            c13 = c00, c20 = c00, c21 = c00, c22 = c00, c23 = c00;
+    const uint16_t *a0 = Q + x0 * ld, *a1 = a0 + ld;
+    const uint16_t *b0 = Q + y0 * ld, *b1 = b0 + ld, *b2 = b1 + ld, *b3 = b2 + ld, *b4 = b3 + ld, *b5 = b4 + ld;
+    __m256i c00 = _mm256_setzero_si256(), c01 = c00, c02 = c00, c03 = c00, c04 = c00, c05 = c00, c10 = c00,
+            c11 = c00, c12 = c00, c13 = c00, c14 = c00, c15 = c00;
     for (size_t z = 0; z < ld; z += 16) {
         __m256i x0v = _mm256_load_si256((const __m256i *)(a0 + z));
         __m256i x1v = _mm256_load_si256((const __m256i *)(a1 + z));
-        __m256i x2v = _mm256_load_si256((const __m256i *)(a2 + z));
         __m256i y;
 #define COL(J, B)                                                    \
     y = _mm256_load_si256((const __m256i *)(B + z));                 \
     c0##J = _mm256_max_epu16(c0##J, _mm256_min_epu16(x0v, y));       \
+    KEEP(c0##J);                                                     \
     c1##J = _mm256_max_epu16(c1##J, _mm256_min_epu16(x1v, y));       \
-    c2##J = _mm256_max_epu16(c2##J, _mm256_min_epu16(x2v, y));
+    KEEP(c1##J);
         COL(0, b0)
         COL(1, b1)
         COL(2, b2)
         COL(3, b3)
+        COL(4, b4)
+        COL(5, b5)
 #undef COL
     }
     m[0][0] = hmax16(c00), m[0][1] = hmax16(c01), m[0][2] = hmax16(c02), m[0][3] = hmax16(c03);
+    m[0][4] = hmax16(c04), m[0][5] = hmax16(c05);
     m[1][0] = hmax16(c10), m[1][1] = hmax16(c11), m[1][2] = hmax16(c12), m[1][3] = hmax16(c13);
-    m[2][0] = hmax16(c20), m[2][1] = hmax16(c21), m[2][2] = hmax16(c22), m[2][3] = hmax16(c23);
+    m[1][4] = hmax16(c14), m[1][5] = hmax16(c15);
 }
 #endif
 
@@ -368,30 +392,61 @@ static int verify_rows(void *ctx, int worker, size_t begin, size_t end, hp_err *
 
 enum { FILTER_MIN_N = 256 }; /* below this the float pass alone is as quick */
 
+/* The kernel's buffers for one point set, grown to the largest set seen so far (a worker
+ * of hp_delta_sets reuses one across its sets). */
 typedef struct workspace {
     float *G;      /* n x ld, 32-byte aligned */
     size_t ld;
-    uint16_t *Q;   /* n x ld16 levels of G, 32-byte aligned (n >= FILTER_MIN_N) */
+    uint16_t *Q;   /* n x ld16 levels of G, 32-byte aligned (filter only) */
     size_t ld16;
-    float *upper;  /* n x n per-pair upper bounds (n >= FILTER_MIN_N) */
+    float *upper;  /* n x n per-pair upper bounds (filter only) */
+    bool filter;   /* n >= FILTER_MIN_N: the 16-bit pass runs first */
     best *per_worker;
     int threads;
+    size_t cap_G, cap_Q, cap_upper; /* elements allocated */
+    int cap_workers;
 } workspace;
+
+static int grow_aligned(void **p, size_t *cap, size_t need, size_t size, hp_err *err)
+{
+    if (need <= *cap)
+        return 0;
+    free(*p);
+    *p = NULL;
+    *cap = 0;
+    if (posix_memalign(p, 32, need * size) != 0) {
+        *p = NULL;
+        return hp_fail(err, "out of memory for the Gromov products of %zu values", need);
+    }
+    *cap = need;
+    return 0;
+}
+
+/* Sizes ws for n points on `threads` threads. */
+static int workspace_reserve(workspace *w, size_t n, int threads, hp_err *err)
+{
+    w->ld = (n + LANES - 1) / LANES * LANES;
+    w->ld16 = (n + 15) / 16 * 16;
+    w->threads = threads;
+    w->filter = n >= FILTER_MIN_N;
+    if (grow_aligned((void **)&w->G, &w->cap_G, n * w->ld, sizeof(float), err) ||
+        (w->filter && (grow_aligned((void **)&w->Q, &w->cap_Q, n * w->ld16, sizeof(uint16_t), err) ||
+                       grow_aligned((void **)&w->upper, &w->cap_upper, n * n, sizeof(float), err))))
+        return -1;
+    if (threads > w->cap_workers) {
+        free(w->per_worker);
+        w->cap_workers = 0;
+        if (!(w->per_worker = hp_calloc((size_t)threads, sizeof *w->per_worker, "the per-thread maxima", err)))
+            return -1;
+        w->cap_workers = threads;
+    }
+    return 0;
+}
 
 static int workspace_init(workspace *w, size_t n, const hp_delta_options *opt, hp_err *err)
 {
     memset(w, 0, sizeof *w);
-    w->ld = (n + LANES - 1) / LANES * LANES;
-    w->ld16 = (n + 15) / 16 * 16;
-    w->threads = hp_threads_resolve(opt ? opt->threads : 0, (n + PANEL - 1) / PANEL);
-    bool filter = n >= FILTER_MIN_N;
-    if (posix_memalign((void **)&w->G, 32, n * w->ld * sizeof(float)) != 0 ||
-        (filter && posix_memalign((void **)&w->Q, 32, n * w->ld16 * sizeof(uint16_t)) != 0))
-        return hp_fail(err, "out of memory for the %zu x %zu Gromov products", n, n);
-    if (filter && !(w->upper = hp_malloc(n * n * sizeof *w->upper, "the per-pair bounds", err)))
-        return -1;
-    w->per_worker = hp_calloc((size_t)w->threads, sizeof *w->per_worker, "the per-thread maxima", err);
-    return w->per_worker ? 0 : -1;
+    return workspace_reserve(w, n, hp_threads_resolve(opt ? opt->threads : 0, (n + PANEL - 1) / PANEL), err);
 }
 
 static void workspace_free(workspace *w)
@@ -533,7 +588,7 @@ static int delta_base(const double *D, size_t n, size_t w, workspace *ws, bool f
     pj.step = (gmaxv - pj.gmin) / 65533;
     double gmax = fabs(gmaxv) > fabs(pj.gmin) ? fabs(gmaxv) : fabs(pj.gmin);
     double value = 0;
-    if (!force_double && ws->Q) {
+    if (!force_double && ws->filter) {
         if (filtered_pass(&pj, &value, err))
             return -1;
     } else if (!force_double) {
@@ -563,8 +618,31 @@ static void finish(hp_delta_result *r, const double *D, size_t n)
     r->delta_rel = r->diameter > 0 ? 2 * r->delta / r->diameter : 0;
 }
 
-int hp_delta_fixed_base(const double *D, size_t n, size_t base, const hp_delta_options *opt, hp_delta_result *r,
-                        hp_err *err)
+/* δ of D into r: the fixed base `base`, or the largest over every base when exact. */
+static int delta_of(const double *D, size_t n, bool exact, size_t base, workspace *ws, bool force_double,
+                    hp_delta_result *r, hp_err *err)
+{
+    memset(r, 0, sizeof *r);
+    r->exact = exact;
+    r->base = base;
+    size_t first = exact ? 0 : base, last = exact ? n : base + 1;
+    for (size_t w = first; w < last; w++) {
+        double d;
+        bool dbl;
+        if (delta_base(D, n, w, ws, force_double, &d, &dbl, err))
+            return -1;
+        if (w == first || d > r->delta) {
+            r->delta = d;
+            r->base = w;
+        }
+        r->used_double |= dbl;
+    }
+    finish(r, D, n);
+    return 0;
+}
+
+static int delta_matrix(const double *D, size_t n, bool exact, size_t base, const hp_delta_options *opt,
+                        hp_delta_result *r, hp_err *err)
 {
     if (n < 4)
         return hp_fail(err, "δ needs at least 4 points, got %zu", n);
@@ -572,36 +650,107 @@ int hp_delta_fixed_base(const double *D, size_t n, size_t base, const hp_delta_o
         return hp_fail(err, "base point %zu is out of range: there are %zu points", base, n);
     workspace ws;
     int rc = workspace_init(&ws, n, opt, err);
-    memset(r, 0, sizeof *r);
-    r->base = base;
     if (rc == 0)
-        rc = delta_base(D, n, base, &ws, opt && opt->force_double, &r->delta, &r->used_double, err);
+        rc = delta_of(D, n, exact, base, &ws, opt && opt->force_double, r, err);
     workspace_free(&ws);
-    if (rc == 0)
-        finish(r, D, n);
     return rc;
+}
+
+int hp_delta_fixed_base(const double *D, size_t n, size_t base, const hp_delta_options *opt, hp_delta_result *r,
+                        hp_err *err)
+{
+    return delta_matrix(D, n, false, base, opt, r, err);
 }
 
 int hp_delta_exact(const double *D, size_t n, const hp_delta_options *opt, hp_delta_result *r, hp_err *err)
 {
+    return delta_matrix(D, n, true, 0, opt, r, err);
+}
+
+/* ---- many small sets ----
+ *
+ * The sets (a prompt's tokens, one layer's hidden states of a prompt) are small, so each is
+ * done start to finish on one thread, the threads taking sets from a shared counter, and
+ * each worker keeps its buffers from set to set. OpenBLAS runs single-threaded inside. */
+
+typedef struct set_worker {
+    workspace ws;
+    double *Xd, *sq, *D;
+    float *buf;
+} set_worker;
+
+typedef struct sets_job {
+    const size_t *n_points;
+    size_t dim, n_sets;
+    hp_delta_points_fn points;
+    void *ctx;
+    const hp_delta_sets_options *opt;
+    hp_delta_result *out;
+    set_worker *w;
+    atomic_size_t done;
+} sets_job;
+
+static int one_set(const sets_job *j, set_worker *w, size_t i, hp_err *err)
+{
+    size_t n = j->n_points[i];
+    size_t base = j->opt->base ? j->opt->base[i] : 0;
     if (n < 4)
         return hp_fail(err, "δ needs at least 4 points, got %zu", n);
-    workspace ws;
-    int rc = workspace_init(&ws, n, opt, err);
-    memset(r, 0, sizeof *r);
-    r->exact = true;
-    for (size_t w = 0; rc == 0 && w < n; w++) {
-        double d;
-        bool dbl;
-        rc = delta_base(D, n, w, &ws, opt && opt->force_double, &d, &dbl, err);
-        if (rc == 0 && (w == 0 || d > r->delta)) {
-            r->delta = d;
-            r->base = w;
-        }
-        r->used_double |= rc == 0 && dbl;
+    if (!j->opt->exact && base >= n)
+        return hp_fail(err, "base point %zu is out of range: there are %zu points", base, n);
+    const float *X = j->points(j->ctx, i, w->buf, err);
+    if (!X || distances_into(X, n, j->dim, j->opt->distance, w->Xd, w->sq, w->D, err) ||
+        workspace_reserve(&w->ws, n, 1, err))
+        return -1;
+    return delta_of(w->D, n, j->opt->exact, base, &w->ws, false, &j->out[i], err);
+}
+
+static int set_items(void *ctx, int worker, size_t begin, size_t end, hp_err *err)
+{
+    sets_job *j = ctx;
+    for (size_t i = begin; i < end; i++) {
+        if (one_set(j, &j->w[worker], i, err))
+            return hp_failctx(err, "%s %zu", j->opt->noun ? j->opt->noun : "set", j->opt->ids ? j->opt->ids[i] : i);
+        size_t done = atomic_fetch_add(&j->done, 1) + 1;
+        if (worker == 0) /* the progress callback is not thread-safe: one thread reports */
+            hp_progress_update(j->opt->progress, done, j->n_sets);
     }
-    workspace_free(&ws);
-    if (rc == 0)
-        finish(r, D, n);
+    return 0;
+}
+
+int hp_delta_sets(size_t n_sets, const size_t *n_points, size_t dim, hp_delta_points_fn points, void *ctx,
+                  const hp_delta_sets_options *opt, hp_delta_result *out, hp_err *err)
+{
+    size_t max_n = 0;
+    for (size_t i = 0; i < n_sets; i++)
+        max_n = n_points[i] > max_n ? n_points[i] : max_n;
+    if (n_sets == 0)
+        return 0;
+    int threads = hp_threads_resolve(opt->threads, n_sets);
+    set_worker *w = hp_calloc((size_t)threads, sizeof *w, "the δ workers", err);
+    if (!w)
+        return -1;
+    int rc = 0;
+    for (int t = 0; t < threads && rc == 0; t++)
+        if (!(w[t].Xd = hp_malloc(max_n * dim * sizeof *w[t].Xd, "the points in double", err)) ||
+            !(w[t].sq = hp_malloc(max_n * sizeof *w[t].sq, "the squared norms", err)) ||
+            !(w[t].D = hp_malloc(max_n * max_n * sizeof *w[t].D, "the distances", err)) ||
+            !(w[t].buf = hp_malloc(max_n * dim * sizeof *w[t].buf, "the points", err)))
+            rc = -1;
+    sets_job j = {n_points, dim, n_sets, points, ctx, opt, out, w, 0};
+    if (rc == 0) {
+        int before = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+        rc = hp_parallel_for(threads, n_sets, 1, set_items, &j, err);
+        openblas_set_num_threads(before);
+    }
+    for (int t = 0; t < threads; t++) {
+        workspace_free(&w[t].ws);
+        free(w[t].Xd);
+        free(w[t].sq);
+        free(w[t].D);
+        free(w[t].buf);
+    }
+    free(w);
     return rc;
 }

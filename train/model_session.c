@@ -16,25 +16,38 @@ bool model_session_weights(const char *cmd, const char *s, hp_fwd_weights *w)
     return true;
 }
 
+hp_tokenizer *model_session_tokenizer(const hp_model *m, const char *path, const char *tokenizer_path,
+                                      bool need, hp_err *err)
+{
+    hp_tokenizer *tok = NULL;
+    if (tokenizer_path)
+        tok = hp_tokenizer_load(tokenizer_path, err);
+    else if (m->tokenizer_path)
+        tok = hp_tokenizer_load(m->tokenizer_path, err);
+    else if (m->gguf)
+        tok = hp_tokenizer_from_gguf(m->gguf, err);
+    else if (need)
+        hp_fail(err, "%s has no tokenizer: give one with --tokenizer", path);
+    else
+        hp_fail(err, "%s has no tokenizer", path); /* not an error for the caller */
+    if (tok && hp_tokenizer_vocab_size(tok) > (size_t)m->config.vocab_size) {
+        hp_fail(err, "the tokenizer has %zu tokens but the model's vocabulary only %d", hp_tokenizer_vocab_size(tok),
+                m->config.vocab_size);
+        hp_tokenizer_free(tok);
+        tok = NULL;
+    }
+    return tok;
+}
+
 int model_session_open(model_session *s, const char *path, const char *tokenizer_path, hp_fwd_weights w,
                        bool need_tokenizer, hp_err *err)
 {
     memset(s, 0, sizeof *s);
     if (!(s->model = hp_model_open(path, err)))
         return -1;
-    if (tokenizer_path)
-        s->tok = hp_tokenizer_load(tokenizer_path, err);
-    else if (s->model->tokenizer_path)
-        s->tok = hp_tokenizer_load(s->model->tokenizer_path, err);
-    else if (s->model->gguf)
-        s->tok = hp_tokenizer_from_gguf(s->model->gguf, err);
-    else if (need_tokenizer)
-        hp_fail(err, "%s has no tokenizer: give one with --tokenizer", path);
-    if (!s->tok && (need_tokenizer || tokenizer_path || s->model->tokenizer_path))
+    bool must = need_tokenizer || tokenizer_path || s->model->tokenizer_path;
+    if (!(s->tok = model_session_tokenizer(s->model, path, tokenizer_path, need_tokenizer, err)) && must)
         return -1;
-    if (s->tok && hp_tokenizer_vocab_size(s->tok) > (size_t)s->model->config.vocab_size)
-        return hp_fail(err, "the tokenizer has %zu tokens but the model's vocabulary only %d",
-                       hp_tokenizer_vocab_size(s->tok), s->model->config.vocab_size);
     hp_fwd_options opt = {.weights = w, .threads = g_cli.threads};
     s->fm = hp_fwd_load(s->model, &opt, err);
     return s->fm ? 0 : -1;

@@ -23,6 +23,12 @@ typedef struct model_session {
 /* Parses --weights MODE; prints a usage error and returns false on a bad value. */
 bool model_session_weights(const char *cmd, const char *s, hp_fwd_weights *w);
 
+/* The tokenizer for model m opened from path: tokenizer_path, else the model's own
+ * (tokenizer.json beside it, or the GGUF's). NULL with a message when there is none (need:
+ * the message asks for --tokenizer) or it does not fit the model's vocabulary. */
+hp_tokenizer *model_session_tokenizer(const hp_model *m, const char *path, const char *tokenizer_path,
+                                      bool need, hp_err *err);
+
 /* Opens path, loads the forward pass and the tokenizer (tokenizer_path, else the model's;
  * required when need_tokenizer). */
 int model_session_open(model_session *s, const char *path, const char *tokenizer_path, hp_fwd_weights w,

@@ -18,6 +18,7 @@
 #include <stddef.h>
 
 #include "hyplora/error.h"
+#include "hyplora/progress.h"
 
 typedef enum hp_distance {
     HP_DISTANCE_EUCLIDEAN, /* |x - y| */
@@ -55,5 +56,30 @@ int hp_delta_fixed_base(const double *D, size_t n, size_t base, const hp_delta_o
 
 /* The four-point δ: the largest fixed-base δ over every base point. */
 int hp_delta_exact(const double *D, size_t n, const hp_delta_options *opt, hp_delta_result *r, hp_err *err);
+
+/* ---- many small point sets (the per-prompt and per-layer protocols) ---- */
+
+/* The points of set i: fills buf (room for the largest set: n_points[i] rows of dim floats)
+ * and returns it, or returns a pointer to the rows held elsewhere; NULL after setting err.
+ * Called from several threads at once, for different sets. */
+typedef const float *(*hp_delta_points_fn)(void *ctx, size_t set, float *buf, hp_err *err);
+
+typedef struct hp_delta_sets_options {
+    hp_distance distance;
+    bool exact;           /* the four-point δ of each set; else the fixed base below */
+    const size_t *base;   /* the base point of each set (NULL: point 0 of every set) */
+    int threads;          /* <= 0: all cores */
+    const char *noun;     /* errors name the set as "NOUN ID" ("set" when NULL) ... */
+    const size_t *ids;    /* ... with ids[i] (NULL: i) */
+    hp_progress *progress; /* sets done out of n_sets; may be NULL */
+} hp_delta_sets_options;
+
+/* δ of each of n_sets point sets into out[i]: set i is n_points[i] (>= 4) rows of dim
+ * float32 values given by points(); distances as hp_delta_distances. Each set runs on one
+ * thread with buffers reused between sets, the threads sharing the sets, so many small sets
+ * (prompts of a few hundred tokens) go at the speed of one large one. The results do not
+ * depend on the thread count. */
+int hp_delta_sets(size_t n_sets, const size_t *n_points, size_t dim, hp_delta_points_fn points, void *ctx,
+                  const hp_delta_sets_options *opt, hp_delta_result *out, hp_err *err);
 
 #endif

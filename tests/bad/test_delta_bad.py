@@ -105,12 +105,21 @@ MODEL = s.path("model")
 s.ok("make-model", "-o", MODEL, "--hidden", 16, "--layers", 1, "--no-tokenizer", "--vocab", 40,
      "--intermediate", 32)
 
+NO_FREQ = s.path("nofreq.h5")
+s.ok("delta", "--graph", GOOD_GRAPH, "-o", NO_FREQ)
+TOKEN_FREQ = s.path("tokfreq.h5")
+s.ok("freq", "--tokenizer", os.path.join(os.environ.get("HYPLORA_SOURCE_ROOT", "."),
+                                         "notebooks-data/tokenizers/llama2/tokenizer.json"),
+     write("words.txt", "w1 w2 w3\n"), "-o", TOKEN_FREQ)
+SHORT_TEXT = write("short.txt", "w1 w2\nw3 nothing known\n")
+NO_FIELD_JSON = write("nofield.json", '[{"instruction": "w1 w2 w3 w4"}, {"question": "w1"}]')
+
 # (label, arguments before -o, exit status, texts the message must hold)
 CASES = [
     # usage
     ("no input", [], 2, ["give one input"]),
     ("two inputs", ["--graph", GOOD_GRAPH, "--distances", GOOD_NPY], 2, ["give one input"]),
-    ("model without --sample", [MODEL], 2, ["--sample N", "per-prompt"]),
+    ("model without --sample", [MODEL], 2, ["--sample N", "--data FILE"]),
     ("--sample 3", ["--vectors", GOOD_VEC, "--sample", 3], 2, ["--sample expects an integer from 4"]),
     ("--sample x", ["--vectors", GOOD_VEC, "--sample", "x"], 2, ["--sample expects an integer"]),
     ("--tries 0", ["--vectors", GOOD_VEC, "--sample", 4, "--tries", 0], 2, ["--tries expects an integer from 1"]),
@@ -125,6 +134,32 @@ CASES = [
     ("--vocab without --vectors", ["--graph", GOOD_GRAPH, "--vocab", GOOD_VEC], 2, ["--vocab goes with --vectors"]),
     ("--name not snake_case", ["--graph", GOOD_GRAPH, "--name", "My-Graph"], 2, ["--name expects", "My-Graph"]),
     ("unknown option", ["--graph", GOOD_GRAPH, "--bogus"], 2, ["invalid option"]),
+    ("--data with a graph", ["--graph", GOOD_GRAPH, "--data", GOOD_VEC], 2, ["--data needs points"]),
+    ("--data and --sample", [MODEL, "--data", GOOD_VEC, "--sample", 5], 2, ["not both"]),
+    ("--field without --data", ["--vectors", GOOD_VEC, "--field", "x"], 2, ["go with --data FILE"]),
+    ("--layers without --data", [MODEL, "--sample", 5, "--layers", "all"], 2, ["go with --data FILE"]),
+    ("--layers on vectors", ["--vectors", GOOD_VEC, "--data", GOOD_VEC, "--layers", "all"], 2,
+     ["--layers runs a model"]),
+    ("--batch without --layers", [MODEL, "--data", GOOD_VEC, "--batch", 2], 2, ["go with --layers"]),
+    ("--weights bogus", [MODEL, "--data", GOOD_VEC, "--layers", "all", "--weights", "f64"], 2,
+     ["--weights expects"]),
+    ("--base INDEX per prompt", [MODEL, "--data", GOOD_VEC, "--base", 3], 2, ["--base INDEX"]),
+    ("--cutoff 3", [MODEL, "--data", GOOD_VEC, "--cutoff", 3], 2, ["--cutoff expects an integer from 4"]),
+    ("--limit 0", [MODEL, "--data", GOOD_VEC, "--limit", 0], 2, ["--limit expects"]),
+    ("--seen without --sample", ["--vectors", GOOD_VEC, "--seen", GOOD_VEC], 2, ["go with --sample"]),
+    ("--tokenizer without --data", [MODEL, "--sample", 5, "--tokenizer", GOOD_VEC], 2,
+     ["--tokenizer goes with MODEL --data"]),
+    ("--seen: not a report", ["--vectors", GOOD_VEC, "--sample", 5, "--seen", GOOD_VEC], 1, ["vec.txt"]),
+    ("--seen: a report without /freq", ["--vectors", GOOD_VEC, "--sample", 5, "--seen", NO_FREQ], 1,
+     ["has no /freq/counts", "--seen"]),
+    ("--seen: token counts for vectors", ["--vectors", GOOD_VEC, "--sample", 5, "--seen", TOKEN_FREQ], 1,
+     ["counts token ids", "needs word counts"]),
+    ("--data on a model without a tokenizer", [MODEL, "--data", GOOD_VEC], 1, ["has no tokenizer", "--tokenizer"]),
+    ("--data absent", ["--vectors", GOOD_VEC, "--data", s.path("absent.json")], 1, ["absent.json"]),
+    ("--data: no item has 4 words", ["--vectors", GOOD_VEC, "--data", SHORT_TEXT], 1,
+     ["short.txt", "none of the 2 items", "4 points"]),
+    ("--data: a missing field", ["--vectors", GOOD_VEC, "--data", NO_FIELD_JSON], 1,
+     ["nofield.json", "instruction"]),
     # sampling against the input
     ("--sample more than the rows", ["--vectors", GOOD_VEC, "--sample", 13], 1,
      ["--sample 13 is more than the 12 rows", "vec.txt", "--with-replacement"]),

@@ -551,6 +551,56 @@ def case_bad_usage():
     expect_fail(["--distances", p, 7], "bytes")  # the file is not 7 x 7
 
 
+# ---- many sets (hp_delta_sets, the per-prompt driver) ----
+
+def run_sets(sets, *extra, threads=None):
+    p = write_f32(np.concatenate(sets))
+    args = ["--sets", p, sets[0].shape[1], ",".join(str(len(x)) for x in sets)] + list(extra)
+    if threads:
+        args += ["--threads", threads]
+    r = suite.ok(*args)
+    return r.out, [parse(type("R", (), {"out": line})) for line in r.out.splitlines()]
+
+
+def case_sets():
+    rng_sets = np.random.default_rng(1500)
+    sizes = [4, 5, 90, 7, 300, 12, 33, 4, 61, 260, 9, 17]
+    sets = [cloud(n, 24, 1600 + i, "gauss" if i % 2 else "uniform") for i, n in enumerate(sizes)]
+    bases = [int(rng_sets.integers(n)) for n in sizes]
+    for kind in ("euclidean", "cosine", "angular"):
+        text1, outs = run_sets(sets, "--distance", kind, "--bases", ",".join(map(str, bases)), threads=1)
+        text2, _ = run_sets(sets, "--distance", kind, "--bases", ",".join(map(str, bases)), threads=2)
+        assert text1 == text2, "%s: the results differ between 1 and 2 threads" % kind
+        assert len(outs) == len(sets), (len(outs), len(sets))
+        for i, (X, b, out) in enumerate(zip(sets, bases, outs)):
+            D = DIST_REF[kind](X)
+            try:
+                check_result(out, D, fixed_base_ref(D, b), FLOAT_TOL, base=b)
+            except AssertionError as e:
+                raise AssertionError("%s set %d (n=%d, base %d): %s" % (kind, i, len(X), b, e))
+    # default base 0, and the four-point δ of each small set
+    small = [x for x in sets if len(x) <= 33]
+    _, outs = run_sets(small)
+    for X, out in zip(small, outs):
+        D = euclidean_ref(X)
+        check_result(out, D, fixed_base_ref(D, 0), FLOAT_TOL, base=0)
+    _, outs = run_sets(small, "--exact", threads=2)
+    for X, out in zip(small, outs):
+        D = euclidean_ref(X)
+        check_result(out, D, all_bases_ref(D).max(), FLOAT_TOL, exact=True)
+    print("     %d sets of 4..300 points, 3 distances, 1 and 2 threads identical" % len(sets))
+
+
+def case_sets_bad():
+    ok = [cloud(6, 3, 1700 + i) for i in range(3)]
+    bad = ok[:1] + [np.concatenate([cloud(4, 3, 1710), np.full((1, 3), np.nan, np.float32)])] + ok[1:]
+    expect_fail(["--sets", write_f32(np.concatenate(bad)), 3, "6,5,6,6"], "set 1", "not finite")
+    expect_fail(["--sets", write_f32(np.concatenate(ok)), 3, "6,6,6", "--bases", "0,6,1"], "set 1",
+                "base point 6 is out of range")
+    few = [cloud(6, 3, 1720), cloud(3, 3, 1721)]
+    expect_fail(["--sets", write_f32(np.concatenate(few)), 3, "6,3"], "set 1", "at least 4 points")
+
+
 T0 = time.time()
 suite.check("references: brute-force four-point δ = max_w δ_w, δ_w <= δ <= 2 δ_w", case_reference_identity)
 suite.check("random clouds: fixed-base δ against numpy (float32 kernel and --double)", case_clouds_fixed_base)
@@ -565,6 +615,8 @@ suite.check("exact δ unchanged by permuting the points", case_permutation)
 suite.check("scaling distances by c scales δ and the diameter, keeps δ_rel", case_scaling)
 suite.check("uniform samples of S^2 under the angular distance", case_sphere)
 suite.check("distances from points against numpy: Euclidean, cosine, angular", case_distances)
+suite.check("many sets (hp_delta_sets): each against numpy, thread count immaterial", case_sets)
+suite.check("many sets: a bad set is named", case_sets_bad)
 suite.check("bad input: exit 1 with a message naming the problem", case_bad_input)
 suite.check("usage errors exit 2; a short file exits 1", case_bad_usage)
 print("     %.1f s" % (time.time() - T0))

@@ -27,6 +27,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from delta_report import delta_group  # noqa: E402
 from harness import Suite  # noqa: E402
 
 s = Suite()
@@ -110,18 +111,8 @@ def fresh(stem, ext):
     return s.path("%s%d%s" % (stem, _n[0], ext))
 
 
-def group(rep, name):
-    """The attributes and datasets of /delta/<name> as plain dicts."""
-    with h5py.File(rep, "r") as f:
-        g = f["delta"][name]
-        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in g.attrs.items()}
-        data = {k: g[k][()] for k in g}
-        defs = {k: g[k].attrs.get("definition") for k in g}
-    return attrs, data, defs
-
-
 def check_group(rep, name, tries, n_points, exact, sampled):
-    attrs, data, defs = group(rep, name)
+    attrs, data, defs = delta_group(rep, name)
     missing = [a for a in ATTRS if a not in attrs]
     assert not missing, missing
     for k, d in defs.items():
@@ -416,6 +407,39 @@ def case_model():
     print("  embeddings: δ_rel %.4f ± %.4f" % (attrs["delta_rel_mean"], attrs["delta_rel_std"]))
 
 
+def case_seen():
+    # word vectors and word counts: only words that occur are drawn
+    words = ["w%d" % i for i in range(200)]
+    p = write_glove(VEC, words)
+    text = fresh("text", ".txt")
+    occurring = sorted({int(i) for i in np.random.default_rng(5).integers(0, 200, 120)})
+    with open(text, "w") as f:
+        f.write(" ".join("W%d" % i for i in occurring) + " unknown words here\n")
+    rep = fresh("seen", ".h5")
+    s.ok("freq", "--words", text, "-o", rep)
+    s.ok("delta", "--vectors", p, "--sample", 40, "--tries", 5, "--seen", rep, "-o", rep)
+    attrs, data = sampled_check(rep, "vectors", VEC, 5, 40)
+    assert set(data["sample_rows"].ravel().tolist()) <= set(occurring), "a row outside the counts was drawn"
+    assert attrs["n_candidates"] == len(occurring) and attrs["seen_report"] == rep, attrs
+    # a model and token counts (the LLaMA-2 tokenizer make-model copies)
+    d = s.path("seen-model")
+    s.ok("make-model", "-o", d, "--hidden", 16, "--layers", 1, "--heads", 2, "--kv-heads", 1,
+         "--intermediate", 32)
+    rep = fresh("seen-tok", ".h5")
+    s.ok("freq", "--tokenizer", d, text, "-o", rep)
+    with h5py.File(rep, "r") as f:
+        counts = f["freq/counts"][()]
+    s.ok("delta", d, "--sample", 8, "--tries", 3, "--seen", rep, "-o", rep)
+    attrs, data = check_group(rep, "embeddings", 3, 8, False, True)
+    assert (counts[data["sample_rows"].ravel()] > 0).all(), "a token outside the counts was drawn"
+    assert attrs["n_candidates"] == int((counts > 0).sum()), attrs
+    # more than the seen rows without replacement: a clear error
+    r = s.run("delta", d, "--sample", int((counts > 0).sum()) + 1, "--seen", rep, "-o", fresh("x", ".h5"))
+    assert r.code == 1 and "occur in the counts" in r.err, r.err
+    print("  %d of 200 words seen, %d tokens seen: samples drawn from them only" % (
+        len(occurring), int((counts > 0).sum())))
+
+
 # ---- the report ----
 
 def case_report_keeps_groups():
@@ -424,9 +448,9 @@ def case_report_keeps_groups():
     g = write_edges(edges)
     v = write_glove(VEC[:50])
     s.ok("delta", "--graph", g, "--exact", "-o", rep)
-    first_attrs, first_data = group(rep, "graph")[:2]
+    first_attrs, first_data = delta_group(rep, "graph")[:2]
     s.ok("delta", "--vectors", v, "--sample", 10, "--tries", 3, "--seed", 2, "--name", "sampled", "-o", rep)
-    sampled_attrs, sampled_data, sampled_defs = group(rep, "sampled")
+    sampled_attrs, sampled_data, sampled_defs = delta_group(rep, "sampled")
     s.ok("delta", "--vectors", v, "--name", "glove_small", "-o", rep)
     s.ok("delta", "--graph", g, "--name", "grid_fixed", "-o", rep)
     with h5py.File(rep, "r") as f:
@@ -436,13 +460,13 @@ def case_report_keeps_groups():
     for want in (os.path.realpath(g), os.path.realpath(v)):
         assert want in files and want in gfiles, (want, files, gfiles)
     for name, a0, d0 in (("graph", first_attrs, first_data), ("sampled", sampled_attrs, sampled_data)):
-        attrs, data, defs = group(rep, name)
+        attrs, data, defs = delta_group(rep, name)
         assert attrs == a0, (name, attrs, a0)
         for k in d0:
             assert data[k].dtype == d0[k].dtype and np.array_equal(data[k], d0[k]), (name, k)
-    assert group(rep, "sampled")[1]["sample_rows"].shape == (3, 10)
-    assert group(rep, "sampled")[2] == sampled_defs
-    assert first_attrs["command_line"] != group(rep, "glove_small")[0]["command_line"]
+    assert delta_group(rep, "sampled")[1]["sample_rows"].shape == (3, 10)
+    assert delta_group(rep, "sampled")[2] == sampled_defs
+    assert first_attrs["command_line"] != delta_group(rep, "glove_small")[0]["command_line"]
     # the same name again replaces only that group
     s.ok("delta", "--vectors", v, "--name", "glove_small", "--distance", "cosine", "-o", rep)
     with h5py.File(rep, "r") as f:
@@ -467,11 +491,12 @@ def case_tree_has_no_curvature():
 def case_help():
     r = s.ok("delta", "--help")
     assert "usage: hyplora delta" in r.out and "Example" in r.out, r.out
-    assert "per-prompt" in r.out, "the help says the per-prompt mode is not there yet"
+    assert "--data FILE" in r.out and "--layers" in r.out, r.out
     r = s.ok("--help")
     assert "delta" in r.out
 
 
+s.check("--seen REPORT: samples only rows counted in /freq (words and tokens)", case_seen)
 s.check("graphs: tree 0, 3x3 grid 2, Petersen 1/2, 2x10 ladder 1 (--exact)", case_graphs_known)
 s.check("graphs: fixed-base δ (base 0 and the last node) against numpy", case_graphs_fixed_base)
 s.check("graphs: 30x30 grid and a 1000-node tree, sampled", case_graphs_large_sampled)

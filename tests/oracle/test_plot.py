@@ -23,7 +23,7 @@ from scipy.special import zeta
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 from harness import Suite  # noqa: E402
-from chart_files import png_size, svg_text  # noqa: E402
+from chart_files import png_size, read_tsv, svg_text  # noqa: E402
 
 s = Suite()
 ROOT = os.environ.get("HYPLORA_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -38,16 +38,6 @@ if not shutil.which("gnuplot"):
 
 
 # ---- reading what was written ----
-
-def read_tsv(path):
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().splitlines()
-    header = lines[0].split("\t")
-    rows = [[float(v) for v in ln.split("\t")] for ln in lines[1:]]
-    for r in rows:
-        assert len(r) == len(header), (path, r)
-    return header, np.array(rows, dtype=float).reshape(len(rows), len(header))
-
 
 def close(got, want, what):
     got, want = np.asarray(got, float), np.asarray(want, float)

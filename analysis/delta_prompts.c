@@ -1,0 +1,492 @@
+/* `hyplora delta --data`: the paper's per-prompt protocol. Each item of a data set becomes
+ * a set of points: the input embeddings of its tokens (BOS first), or the word vectors of
+ * its words; δ is measured per item with the first point as base, and with --layers also
+ * on the hidden states entering each layer, the model run over the items in batches of
+ * similar length. The δ of the sets is hp_delta_sets in the library. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "delta_cmd.h"
+#include "model_session.h"
+
+/* ---- reading the items ---- */
+
+static int items_push(delta_items *it, int64_t item, const int64_t *rows, size_t n, hp_err *err)
+{
+    size_t at = it->n ? it->start[it->n] : 0;
+    if (hp_grow((void **)&it->item, &it->cap_item, it->n + 1, sizeof *it->item, "the items", err) ||
+        hp_grow((void **)&it->item_points, &it->cap_points, it->n + 1, sizeof *it->item_points, "the items", err) ||
+        hp_grow((void **)&it->start, &it->cap_start, it->n + 2, sizeof *it->start, "the items", err) ||
+        hp_grow((void **)&it->rows, &it->cap_rows, at + n, sizeof *it->rows, "the points of the items", err))
+        return -1;
+    memcpy(it->rows + at, rows, n * sizeof *rows);
+    it->item[it->n] = item;
+    it->item_points[it->n] = (int64_t)n;
+    it->start[it->n] = at;
+    it->start[++it->n] = at + n;
+    return 0;
+}
+
+typedef struct reader {
+    delta_run *r;
+    hp_ids ids;            /* one item's token ids */
+    int64_t *rows;         /* one item's points: token ids or vector rows */
+    size_t n_rows, cap;
+    hp_word_counts *vocab; /* vectors: word -> row + 1 */
+    int32_t bos;
+    int stop;
+} reader;
+
+static int row_push(reader *d, int64_t row, hp_err *err)
+{
+    if (hp_grow((void **)&d->rows, &d->cap, d->n_rows + 1, sizeof *d->rows, "the points of one item", err))
+        return -1;
+    d->rows[d->n_rows++] = row;
+    return 0;
+}
+
+typedef struct word_ctx {
+    reader *d;
+    hp_err *err;
+    int failed;
+} word_ctx;
+
+static int on_word(const char *w, size_t len, void *ctx)
+{
+    word_ctx *c = ctx;
+    int64_t row = hp_word_counts_get(c->d->vocab, w, len);
+    if (row == 0) {
+        c->d->r->items.n_oov++;
+        return 0;
+    }
+    if (row_push(c->d, row - 1, c->err)) {
+        c->failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* The points of one text into d->rows[0 .. d->n_rows). */
+static int text_points(reader *d, const char *text, size_t len, hp_err *err)
+{
+    delta_run *r = d->r;
+    d->ids.n = d->n_rows = 0;
+    if (r->source == SRC_VECTORS) {
+        word_ctx c = {d, err, 0};
+        int rc = hp_words_each(text, len, on_word, &c);
+        if (c.failed)
+            return -1;
+        return rc == -1 ? hp_fail(err, "out of memory splitting a text into words") : 0;
+    }
+    if (hp_tokenizer_encode(r->tok, text, len, true, &d->ids, err))
+        return -1;
+    if (d->bos >= 0 && (d->ids.n == 0 || d->ids.ids[0] != d->bos)) {
+        if (hp_ids_push(&d->ids, d->bos, err))
+            return -1;
+        memmove(d->ids.ids + 1, d->ids.ids, (d->ids.n - 1) * sizeof *d->ids.ids);
+        d->ids.ids[0] = d->bos;
+        r->items.bos_added = true;
+    }
+    size_t n = d->ids.n;
+    if (hp_grow((void **)&d->rows, &d->cap, n, sizeof *d->rows, "the points of one item", err))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        d->rows[i] = d->ids.ids[i];
+    d->n_rows = n;
+    return 0;
+}
+
+static int on_batch(const hp_corpus_batch *b, void *ctx, hp_err *err)
+{
+    reader *d = ctx;
+    delta_run *r = d->r;
+    delta_items *it = &r->items;
+    for (size_t i = 0; i < b->n && !d->stop; i++) {
+        if (r->limit && it->n_read == r->limit) {
+            d->stop = 1;
+            break;
+        }
+        size_t index = b->record[i] - 1;
+        if (text_points(d, b->text[i], b->len[i], err))
+            return hp_failctx(err, "%s, item %zu", r->data, index);
+        it->n_read++;
+        size_t n = d->n_rows;
+        if (r->cutoff && n > r->cutoff) {
+            n = r->cutoff;
+            it->n_cut++;
+        }
+        if (n < 4) {
+            it->n_skipped++;
+            continue;
+        }
+        if (items_push(it, (int64_t)index, d->rows, n, err))
+            return -1;
+    }
+    return 0;
+}
+
+/* The vectors' words as a lookup table: word -> row + 1 (the first row of a repeated word). */
+static int vocab_table(const hp_vectors *v, hp_word_counts **out, hp_err *err)
+{
+    hp_word_counts *wc = hp_word_counts_new(err);
+    for (size_t i = 0; wc && i < v->n_words; i++) {
+        size_t len = strlen(v->words[i]);
+        if (hp_word_counts_get(wc, v->words[i], len) == 0 &&
+            hp_word_counts_add(wc, v->words[i], len, (int64_t)i + 1, err)) {
+            hp_word_counts_free(wc);
+            wc = NULL;
+        }
+    }
+    *out = wc;
+    return wc ? 0 : -1;
+}
+
+int delta_prompts_read(delta_run *r, hp_err *err)
+{
+    reader d = {.r = r, .bos = -1};
+    if (r->source == SRC_MODEL) {
+        if (!(r->tok = model_session_tokenizer(r->model, r->input, r->tokenizer, true, err)))
+            return -1;
+        d.bos = hp_tokenizer_bos(r->tok);
+    } else if (vocab_table(&r->vec, &d.vocab, err)) {
+        return -1;
+    }
+    hp_corpus_options co;
+    hp_corpus_options_init(&co);
+    const char *fields[1] = {r->field};
+    if (hp_corpus_is_json(r->data)) {
+        co.fields = fields;
+        co.n_fields = 1;
+    }
+    int rc = hp_corpus_each(r->data, &co, on_batch, &d, err);
+    hp_ids_free(&d.ids);
+    free(d.rows);
+    hp_word_counts_free(d.vocab);
+    if (rc)
+        return -1;
+    delta_items *it = &r->items;
+    if (it->n == 0)
+        return hp_fail(err, "%s: none of the %zu item%s read has the 4 points δ needs%s", r->data, it->n_read,
+                       it->n_read == 1 ? "" : "s",
+                       r->source == SRC_VECTORS ? " (words found in the vectors)" : " (tokens, BOS included)");
+    if (!(it->base = hp_calloc(it->n, sizeof *it->base, "the base points", err)))
+        return -1;
+    if (r->base == BASE_RANDOM) { /* drawn in item order, so the thread count does not matter */
+        hp_rng g;
+        hp_rng_seed(&g, r->seed);
+        for (size_t i = 0; i < it->n; i++)
+            it->base[i] = (size_t)(hp_rng_u64(&g) % (uint64_t)it->item_points[i]);
+    }
+    return 0;
+}
+
+/* ---- δ of the embeddings of each item ---- */
+
+static const float *item_points(void *ctx, size_t set, float *buf, hp_err *err)
+{
+    const delta_run *r = ctx;
+    const delta_items *it = &r->items;
+    if (delta_gather_points(r, it->rows + it->start[set], (size_t)it->item_points[set], buf, err))
+        return NULL;
+    return buf;
+}
+
+static size_t *sizes_of(const delta_items *it, hp_err *err)
+{
+    size_t *n = hp_malloc(it->n * sizeof *n, "the item sizes", err);
+    for (size_t i = 0; n && i < it->n; i++)
+        n[i] = (size_t)it->item_points[i];
+    return n;
+}
+
+static hp_delta_sets_options sets_options(const delta_run *r)
+{
+    return (hp_delta_sets_options){
+        .distance = r->distance,
+        .exact = r->exact,
+        .base = r->items.base,
+        .threads = g_cli.threads,
+        .noun = "item",
+    };
+}
+
+void delta_mean_std(const double *v, size_t n, double *mean, double *std)
+{
+    double s = 0, ss = 0;
+    for (size_t i = 0; i < n; i++)
+        s += v[i];
+    *mean = n ? s / (double)n : 0;
+    for (size_t i = 0; i < n; i++)
+        ss += (v[i] - *mean) * (v[i] - *mean);
+    *std = n > 1 ? sqrt(ss / (double)n) : 0;
+}
+
+int delta_prompts_measure(delta_run *r, hp_err *err)
+{
+    delta_items *it = &r->items;
+    size_t N = it->n;
+    hp_delta_result *res = hp_malloc(N * sizeof *res, "the results", err);
+    size_t *sizes = res ? sizes_of(it, err) : NULL;
+    int rc = sizes ? 0 : -1;
+    cli_progress p;
+    hp_delta_sets_options o = sets_options(r);
+    o.progress = cli_progress_begin(&p, "items");
+    o.ids = (const size_t *)it->item; /* int64 item indices, never negative */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (rc == 0)
+        rc = hp_delta_sets(N, sizes, r->dim, item_points, r, &o, res, err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    cli_progress_end(&p);
+    if (rc == 0)
+        cli_verbose("δ of the %zu items' embeddings: %.3f s", N,
+                    (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
+    for (size_t i = 0; rc == 0 && i < N; i++) {
+        r->delta[i] = res[i].delta;
+        r->diameter[i] = res[i].diameter;
+        r->delta_rel[i] = res[i].delta_rel;
+        r->base_row[i] = (int64_t)res[i].base;
+        r->used_double[i] = res[i].used_double;
+        r->any_double = r->any_double || res[i].used_double;
+    }
+    free(res);
+    free(sizes);
+    if (rc)
+        return hp_failctx(err, "%s", r->data);
+    return 0;
+}
+
+/* ---- the hidden states of each layer ---- */
+
+int delta_layers_parse(const char *spec, int n_layers, delta_layers *l, hp_err *err)
+{
+    bool *want = hp_calloc((size_t)n_layers + 1, sizeof *want, "the layer list", err);
+    if (!want)
+        return -1;
+    int rc = 0;
+    if (strcmp(spec, "all") == 0) {
+        for (int i = 0; i <= n_layers; i++)
+            want[i] = true;
+    } else {
+        const char *p = spec;
+        while (rc == 0) {
+            char *end;
+            long a = strtol(p, &end, 10), b = a;
+            if (end == p || *p == '-' || *p == '+') {
+                rc = hp_fail(err, "--layers expects all or a list such as 0,4-7,12, got '%s'", spec);
+                break;
+            }
+            if (*end == '-') {
+                p = end + 1;
+                b = strtol(p, &end, 10);
+                if (end == p || *p == '-' || *p == '+' || b < a) {
+                    rc = hp_fail(err, "--layers: bad range in '%s'", spec);
+                    break;
+                }
+            }
+            if (a < 0 || b > n_layers) {
+                rc = hp_fail(err, "--layers: layer %ld is out of range: the model has %d layers, so 0 (the "
+                                  "embeddings) to %d (the last layer's output)",
+                             b > n_layers ? b : a, n_layers, n_layers);
+                break;
+            }
+            for (long i = a; i <= b; i++)
+                want[i] = true;
+            if (*end == 0)
+                break;
+            if (*end != ',') {
+                rc = hp_fail(err, "--layers expects all or a list such as 0,4-7,12, got '%s'", spec);
+                break;
+            }
+            p = end + 1;
+        }
+    }
+    l->n_model_layers = n_layers;
+    l->n = 0;
+    if (rc == 0 && !(l->layer = hp_malloc(((size_t)n_layers + 1) * sizeof *l->layer, "the layer list", err)))
+        rc = -1;
+    for (int i = 0; rc == 0 && i <= n_layers; i++)
+        if (want[i])
+            l->layer[l->n++] = i;
+    free(want);
+    return rc;
+}
+
+typedef struct layer_batch {
+    const delta_run *r;
+    const float *hidden; /* [n_model_layers + 1, B, T, hidden] */
+    int B, T;
+} layer_batch;
+
+/* Set s of a batch is (chosen layer s / B, sequence s % B): rows of the hidden states. */
+static const float *layer_points(void *ctx, size_t set, float *buf, hp_err *err)
+{
+    (void)buf, (void)err;
+    const layer_batch *lb = ctx;
+    size_t layer = (size_t)lb->r->layers.layer[set / (size_t)lb->B], b = set % (size_t)lb->B;
+    return lb->hidden + ((layer * (size_t)lb->B + b) * (size_t)lb->T) * lb->r->dim;
+}
+
+typedef struct by_length {
+    int64_t n;
+    size_t i;
+} by_length;
+
+static int longest_first(const void *a, const void *b)
+{
+    const by_length *x = a, *y = b;
+    return x->n != y->n ? (x->n < y->n) - (x->n > y->n) : (x->i > y->i) - (x->i < y->i);
+}
+
+/* Sequences per batch: the hidden states of every layer of a batch held at once, in about
+ * 1 GiB, and no more than 16 sequences. */
+static int batch_size(const delta_run *r, size_t longest)
+{
+    if (r->batch)
+        return r->batch;
+    double per_seq = (double)(r->layers.n_model_layers + 1) * (double)longest * (double)r->dim * sizeof(float);
+    double b = (double)(1u << 30) / per_seq;
+    return b < 1 ? 1 : b > 16 ? 16 : (int)b;
+}
+
+typedef struct layer_run {
+    hp_fwd_model *fm;
+    hp_fwd_acts *acts;
+    float *hidden;
+    int32_t *tokens;
+    int *lengths;
+    size_t *order, *sizes, *bases, *ids;
+    hp_delta_result *res;
+} layer_run;
+
+static void layer_run_free(layer_run *l)
+{
+    hp_fwd_acts_free(l->acts);
+    hp_fwd_free(l->fm);
+    free(l->hidden), free(l->tokens), free(l->lengths), free(l->order), free(l->sizes), free(l->bases);
+    free(l->ids), free(l->res);
+}
+
+/* One batch of sequences order[0 .. B): the forward pass, then δ of every chosen layer of
+ * each, stored at [layer, item]. */
+static int layer_batch_run(delta_run *r, layer_run *l, const size_t *order, int B, hp_err *err)
+{
+    const delta_items *it = &r->items;
+    delta_layers *L = &r->layers;
+    int T = (int)it->item_points[order[0]]; /* the longest: the batch is sorted */
+    for (int b = 0; b < B; b++) {
+        size_t i = order[b], n = (size_t)it->item_points[i];
+        l->lengths[b] = (int)n;
+        for (size_t t = 0; t < (size_t)T; t++)
+            l->tokens[(size_t)b * T + t] = t < n ? (int32_t)it->rows[it->start[i] + t] : 0;
+    }
+    if (hp_fwd_run(l->fm, l->acts, NULL, l->tokens, l->lengths, B, T, NULL, l->hidden, err))
+        return hp_failctx(err, "the forward pass of items %lld..", (long long)it->item[order[0]]);
+    size_t n_sets = L->n * (size_t)B;
+    for (size_t s = 0; s < n_sets; s++) {
+        size_t i = order[s % (size_t)B];
+        l->sizes[s] = (size_t)it->item_points[i];
+        l->bases[s] = it->base[i];
+        l->ids[s] = (size_t)it->item[i];
+    }
+    layer_batch lb = {r, l->hidden, B, T};
+    hp_delta_sets_options o = sets_options(r);
+    o.base = l->bases;
+    o.ids = l->ids;
+    if (hp_delta_sets(n_sets, l->sizes, r->dim, layer_points, &lb, &o, l->res, err))
+        return -1;
+    for (size_t s = 0; s < n_sets; s++) {
+        size_t at = s / (size_t)B * it->n + order[s % (size_t)B];
+        L->delta[at] = l->res[s].delta;
+        L->diameter[at] = l->res[s].diameter;
+        L->delta_rel[at] = l->res[s].delta_rel;
+        r->any_double = r->any_double || l->res[s].used_double;
+    }
+    return 0;
+}
+
+int delta_layers_measure(delta_run *r, hp_err *err)
+{
+    const delta_items *it = &r->items;
+    delta_layers *L = &r->layers;
+    layer_run l = {0};
+    hp_fwd_options fo = {.weights = r->weights, .threads = g_cli.threads};
+    if (!(l.fm = hp_fwd_load(r->model, &fo, err)))
+        return -1;
+    int ctx = l.fm->config.max_position_embeddings;
+    size_t longest = 0;
+    for (size_t i = 0; i < it->n; i++) {
+        size_t n = (size_t)it->item_points[i];
+        if (ctx > 0 && n > (size_t)ctx) {
+            layer_run_free(&l);
+            return hp_fail(err, "%s, item %lld: %zu tokens are more than the model's context of %d: give "
+                                "--cutoff %d",
+                           r->data, (long long)it->item[i], n, ctx, ctx);
+        }
+        longest = n > longest ? n : longest;
+    }
+    int B = batch_size(r, longest);
+    B = (size_t)B > it->n ? (int)it->n : B;
+    size_t per = L->n * it->n, sets = L->n * (size_t)B;
+    size_t hidden = ((size_t)L->n_model_layers + 1) * (size_t)B * longest * r->dim;
+    int rc = 0;
+    if (!(l.acts = hp_fwd_acts_new(l.fm, B, (int)longest, false, err)) ||
+        !(l.hidden = hp_malloc(hidden * sizeof *l.hidden, "the hidden states of a batch", err)) ||
+        !(l.tokens = hp_malloc((size_t)B * longest * sizeof *l.tokens, "a batch of tokens", err)) ||
+        !(l.lengths = hp_malloc((size_t)B * sizeof *l.lengths, "a batch", err)) ||
+        !(l.order = hp_malloc(it->n * sizeof *l.order, "the item order", err)) ||
+        !(l.sizes = hp_malloc(sets * sizeof *l.sizes, "a batch", err)) ||
+        !(l.bases = hp_malloc(sets * sizeof *l.bases, "a batch", err)) ||
+        !(l.ids = hp_malloc(sets * sizeof *l.ids, "a batch", err)) ||
+        !(l.res = hp_malloc(sets * sizeof *l.res, "a batch", err)) ||
+        !(L->delta = hp_malloc(per * sizeof *L->delta, "the results", err)) ||
+        !(L->diameter = hp_malloc(per * sizeof *L->diameter, "the results", err)) ||
+        !(L->delta_rel = hp_malloc(per * sizeof *L->delta_rel, "the results", err)))
+        rc = -1;
+    by_length *sorted = rc == 0 ? hp_malloc(it->n * sizeof *sorted, "the item order", err) : NULL;
+    if (sorted) { /* longest first, so each batch pads little */
+        for (size_t i = 0; i < it->n; i++)
+            sorted[i] = (by_length){it->item_points[i], i};
+        qsort(sorted, it->n, sizeof *sorted, longest_first);
+        for (size_t i = 0; i < it->n; i++)
+            l.order[i] = sorted[i].i;
+        free(sorted);
+    } else {
+        rc = -1;
+    }
+    cli_progress p;
+    hp_progress *prog = cli_progress_begin(&p, "layers: items");
+    for (size_t at = 0; rc == 0 && at < it->n; at += (size_t)B) {
+        int nb = it->n - at < (size_t)B ? (int)(it->n - at) : B;
+        rc = layer_batch_run(r, &l, l.order + at, nb, err);
+        hp_progress_update(prog, at + (size_t)nb, it->n);
+    }
+    cli_progress_end(&p);
+    layer_run_free(&l);
+    if (rc)
+        return hp_failctx(err, "%s", r->data);
+    if (!(L->delta_rel_mean = hp_malloc(L->n * sizeof(double), "the results", err)) ||
+        !(L->delta_rel_std = hp_malloc(L->n * sizeof(double), "the results", err)) ||
+        !(L->delta_mean = hp_malloc(L->n * sizeof(double), "the results", err)) ||
+        !(L->diameter_mean = hp_malloc(L->n * sizeof(double), "the results", err)))
+        return -1;
+    for (size_t k = 0; k < L->n; k++) {
+        double sd;
+        delta_mean_std(L->delta_rel + k * it->n, it->n, &L->delta_rel_mean[k], &L->delta_rel_std[k]);
+        delta_mean_std(L->delta + k * it->n, it->n, &L->delta_mean[k], &sd);
+        delta_mean_std(L->diameter + k * it->n, it->n, &L->diameter_mean[k], &sd);
+    }
+    return 0;
+}
+
+void delta_prompts_free(delta_run *r)
+{
+    delta_items *it = &r->items;
+    free(it->item), free(it->item_points), free(it->start), free(it->rows), free(it->base);
+    delta_layers *L = &r->layers;
+    free(L->layer), free(L->delta), free(L->diameter), free(L->delta_rel);
+    free(L->delta_rel_mean), free(L->delta_rel_std), free(L->delta_mean), free(L->diameter_mean);
+    hp_tokenizer_free(r->tok);
+}
