@@ -316,8 +316,10 @@ static int run(delta_run *r, hp_err *err)
     if (rc == 0 && points && r->sampled &&
         !(w.X = hp_malloc(N * r->dim * sizeof *w.X, "the sampled rows", err)))
         rc = -1;
-    cli_progress p;
-    hp_progress *prog = cli_progress_begin(&p, "tries");
+    cli_progress p; /* the tries, or the base points of one exact δ */
+    hp_progress *prog = cli_progress_begin(&p, T == 1 && r->exact ? "base points" : "tries");
+    if (T == 1)
+        w.opt.progress = prog;
     for (size_t t = 0; rc == 0 && t < T; t++) {
         rc = one_try(r, &w, t, err);
         if (rc != 0 && T > 1)

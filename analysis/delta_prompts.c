@@ -182,24 +182,7 @@ int delta_prompts_read(delta_run *r, hp_err *err)
     return 0;
 }
 
-/* ---- δ of the embeddings of each item ---- */
-
-static const float *item_points(void *ctx, size_t set, float *buf, hp_err *err)
-{
-    const delta_run *r = ctx;
-    const delta_items *it = &r->items;
-    if (delta_gather_points(r, it->rows + it->start[set], (size_t)it->item_points[set], buf, err))
-        return NULL;
-    return buf;
-}
-
-static size_t *sizes_of(const delta_items *it, hp_err *err)
-{
-    size_t *n = hp_malloc(it->n * sizeof *n, "the item sizes", err);
-    for (size_t i = 0; n && i < it->n; i++)
-        n[i] = (size_t)it->item_points[i];
-    return n;
-}
+/* ---- δ of the embeddings of each item, and of each layer's hidden states ---- */
 
 static hp_delta_sets_options sets_options(const delta_run *r)
 {
@@ -209,7 +192,13 @@ static hp_delta_sets_options sets_options(const delta_run *r)
         .base = r->items.base,
         .threads = g_cli.threads,
         .noun = "item",
+        .ids = (const size_t *)r->items.item, /* int64 item indices, never negative */
     };
+}
+
+static hp_delta_items items_of(const delta_run *r)
+{
+    return (hp_delta_items){r->items.n, r->items.start, r->items.rows};
 }
 
 void delta_mean_std(const double *v, size_t n, double *mean, double *std)
@@ -223,26 +212,34 @@ void delta_mean_std(const double *v, size_t n, double *mean, double *std)
     *std = n > 1 ? sqrt(ss / (double)n) : 0;
 }
 
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0->tv_nsec);
+}
+
 int delta_prompts_measure(delta_run *r, hp_err *err)
 {
-    delta_items *it = &r->items;
-    size_t N = it->n;
+    size_t N = r->items.n;
     hp_delta_result *res = hp_malloc(N * sizeof *res, "the results", err);
-    size_t *sizes = res ? sizes_of(it, err) : NULL;
-    int rc = sizes ? 0 : -1;
+    if (!res)
+        return -1;
+    hp_delta_matrix m = {.rows = r->n, .dim = r->dim};
+    if (r->source == SRC_VECTORS)
+        m.f32 = r->vec.data;
+    else
+        m.model = r->model, m.tensor = r->emb;
+    hp_delta_items items = items_of(r);
     cli_progress p;
     hp_delta_sets_options o = sets_options(r);
     o.progress = cli_progress_begin(&p, "items");
-    o.ids = (const size_t *)it->item; /* int64 item indices, never negative */
-    struct timespec t0, t1;
+    struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (rc == 0)
-        rc = hp_delta_sets(N, sizes, r->dim, item_points, r, &o, res, err);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    int rc = hp_delta_prompts(&m, &items, &o, res, err);
     cli_progress_end(&p);
     if (rc == 0)
-        cli_verbose("δ of the %zu items' embeddings: %.3f s", N,
-                    (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
+        cli_verbose("δ of the %zu items' embeddings: %.3f s", N, seconds_since(&t0));
     for (size_t i = 0; rc == 0 && i < N; i++) {
         r->delta[i] = res[i].delta;
         r->diameter[i] = res[i].diameter;
@@ -252,13 +249,8 @@ int delta_prompts_measure(delta_run *r, hp_err *err)
         r->any_double = r->any_double || res[i].used_double;
     }
     free(res);
-    free(sizes);
-    if (rc)
-        return hp_failctx(err, "%s", r->data);
-    return 0;
+    return rc ? hp_failctx(err, "%s", r->data) : 0;
 }
-
-/* ---- the hidden states of each layer ---- */
 
 int delta_layers_parse(const char *spec, int n_layers, delta_layers *l, hp_err *err)
 {
@@ -314,164 +306,44 @@ int delta_layers_parse(const char *spec, int n_layers, delta_layers *l, hp_err *
     return rc;
 }
 
-typedef struct layer_batch {
-    const delta_run *r;
-    const float *hidden; /* [n_model_layers + 1, B, T, hidden] */
-    int B, T;
-} layer_batch;
-
-/* Set s of a batch is (chosen layer s / B, sequence s % B): rows of the hidden states. */
-static const float *layer_points(void *ctx, size_t set, float *buf, hp_err *err)
-{
-    (void)buf, (void)err;
-    const layer_batch *lb = ctx;
-    size_t layer = (size_t)lb->r->layers.layer[set / (size_t)lb->B], b = set % (size_t)lb->B;
-    return lb->hidden + ((layer * (size_t)lb->B + b) * (size_t)lb->T) * lb->r->dim;
-}
-
-typedef struct by_length {
-    int64_t n;
-    size_t i;
-} by_length;
-
-static int longest_first(const void *a, const void *b)
-{
-    const by_length *x = a, *y = b;
-    return x->n != y->n ? (x->n < y->n) - (x->n > y->n) : (x->i > y->i) - (x->i < y->i);
-}
-
-/* Sequences per batch: the hidden states of every layer of a batch held at once, in about
- * 1 GiB, and no more than 16 sequences. */
-static int batch_size(const delta_run *r, size_t longest)
-{
-    if (r->batch)
-        return r->batch;
-    double per_seq = (double)(r->layers.n_model_layers + 1) * (double)longest * (double)r->dim * sizeof(float);
-    double b = (double)(1u << 30) / per_seq;
-    return b < 1 ? 1 : b > 16 ? 16 : (int)b;
-}
-
-typedef struct layer_run {
-    hp_fwd_model *fm;
-    hp_fwd_acts *acts;
-    float *hidden;
-    int32_t *tokens;
-    int *lengths;
-    size_t *order, *sizes, *bases, *ids;
-    hp_delta_result *res;
-} layer_run;
-
-static void layer_run_free(layer_run *l)
-{
-    hp_fwd_acts_free(l->acts);
-    hp_fwd_free(l->fm);
-    free(l->hidden), free(l->tokens), free(l->lengths), free(l->order), free(l->sizes), free(l->bases);
-    free(l->ids), free(l->res);
-}
-
-/* One batch of sequences order[0 .. B): the forward pass, then δ of every chosen layer of
- * each, stored at [layer, item]. */
-static int layer_batch_run(delta_run *r, layer_run *l, const size_t *order, int B, hp_err *err)
-{
-    const delta_items *it = &r->items;
-    delta_layers *L = &r->layers;
-    int T = (int)it->item_points[order[0]]; /* the longest: the batch is sorted */
-    for (int b = 0; b < B; b++) {
-        size_t i = order[b], n = (size_t)it->item_points[i];
-        l->lengths[b] = (int)n;
-        for (size_t t = 0; t < (size_t)T; t++)
-            l->tokens[(size_t)b * T + t] = t < n ? (int32_t)it->rows[it->start[i] + t] : 0;
-    }
-    if (hp_fwd_run(l->fm, l->acts, NULL, l->tokens, l->lengths, B, T, NULL, l->hidden, err))
-        return hp_failctx(err, "the forward pass of items %lld..", (long long)it->item[order[0]]);
-    size_t n_sets = L->n * (size_t)B;
-    for (size_t s = 0; s < n_sets; s++) {
-        size_t i = order[s % (size_t)B];
-        l->sizes[s] = (size_t)it->item_points[i];
-        l->bases[s] = it->base[i];
-        l->ids[s] = (size_t)it->item[i];
-    }
-    layer_batch lb = {r, l->hidden, B, T};
-    hp_delta_sets_options o = sets_options(r);
-    o.base = l->bases;
-    o.ids = l->ids;
-    if (hp_delta_sets(n_sets, l->sizes, r->dim, layer_points, &lb, &o, l->res, err))
-        return -1;
-    for (size_t s = 0; s < n_sets; s++) {
-        size_t at = s / (size_t)B * it->n + order[s % (size_t)B];
-        L->delta[at] = l->res[s].delta;
-        L->diameter[at] = l->res[s].diameter;
-        L->delta_rel[at] = l->res[s].delta_rel;
-        r->any_double = r->any_double || l->res[s].used_double;
-    }
-    return 0;
-}
-
 int delta_layers_measure(delta_run *r, hp_err *err)
 {
     const delta_items *it = &r->items;
     delta_layers *L = &r->layers;
-    layer_run l = {0};
+    size_t per = L->n * it->n;
     hp_fwd_options fo = {.weights = r->weights, .threads = g_cli.threads};
-    if (!(l.fm = hp_fwd_load(r->model, &fo, err)))
-        return -1;
-    int ctx = l.fm->config.max_position_embeddings;
-    size_t longest = 0;
-    for (size_t i = 0; i < it->n; i++) {
-        size_t n = (size_t)it->item_points[i];
-        if (ctx > 0 && n > (size_t)ctx) {
-            layer_run_free(&l);
-            return hp_fail(err, "%s, item %lld: %zu tokens are more than the model's context of %d: give "
-                                "--cutoff %d",
-                           r->data, (long long)it->item[i], n, ctx, ctx);
-        }
-        longest = n > longest ? n : longest;
-    }
-    int B = batch_size(r, longest);
-    B = (size_t)B > it->n ? (int)it->n : B;
-    size_t per = L->n * it->n, sets = L->n * (size_t)B;
-    size_t hidden = ((size_t)L->n_model_layers + 1) * (size_t)B * longest * r->dim;
-    int rc = 0;
-    if (!(l.acts = hp_fwd_acts_new(l.fm, B, (int)longest, false, err)) ||
-        !(l.hidden = hp_malloc(hidden * sizeof *l.hidden, "the hidden states of a batch", err)) ||
-        !(l.tokens = hp_malloc((size_t)B * longest * sizeof *l.tokens, "a batch of tokens", err)) ||
-        !(l.lengths = hp_malloc((size_t)B * sizeof *l.lengths, "a batch", err)) ||
-        !(l.order = hp_malloc(it->n * sizeof *l.order, "the item order", err)) ||
-        !(l.sizes = hp_malloc(sets * sizeof *l.sizes, "a batch", err)) ||
-        !(l.bases = hp_malloc(sets * sizeof *l.bases, "a batch", err)) ||
-        !(l.ids = hp_malloc(sets * sizeof *l.ids, "a batch", err)) ||
-        !(l.res = hp_malloc(sets * sizeof *l.res, "a batch", err)) ||
-        !(L->delta = hp_malloc(per * sizeof *L->delta, "the results", err)) ||
-        !(L->diameter = hp_malloc(per * sizeof *L->diameter, "the results", err)) ||
-        !(L->delta_rel = hp_malloc(per * sizeof *L->delta_rel, "the results", err)))
-        rc = -1;
-    by_length *sorted = rc == 0 ? hp_malloc(it->n * sizeof *sorted, "the item order", err) : NULL;
-    if (sorted) { /* longest first, so each batch pads little */
-        for (size_t i = 0; i < it->n; i++)
-            sorted[i] = (by_length){it->item_points[i], i};
-        qsort(sorted, it->n, sizeof *sorted, longest_first);
-        for (size_t i = 0; i < it->n; i++)
-            l.order[i] = sorted[i].i;
-        free(sorted);
-    } else {
-        rc = -1;
-    }
-    cli_progress p;
-    hp_progress *prog = cli_progress_begin(&p, "layers: items");
-    for (size_t at = 0; rc == 0 && at < it->n; at += (size_t)B) {
-        int nb = it->n - at < (size_t)B ? (int)(it->n - at) : B;
-        rc = layer_batch_run(r, &l, l.order + at, nb, err);
-        hp_progress_update(prog, at + (size_t)nb, it->n);
-    }
-    cli_progress_end(&p);
-    layer_run_free(&l);
-    if (rc)
-        return hp_failctx(err, "%s", r->data);
-    if (!(L->delta_rel_mean = hp_malloc(L->n * sizeof(double), "the results", err)) ||
+    hp_fwd_model *fm = hp_fwd_load(r->model, &fo, err);
+    hp_delta_result *res = fm ? hp_malloc(per * sizeof *res, "the results", err) : NULL;
+    if (!res || !(L->delta = hp_malloc(per * sizeof(double), "the results", err)) ||
+        !(L->diameter = hp_malloc(per * sizeof(double), "the results", err)) ||
+        !(L->delta_rel = hp_malloc(per * sizeof(double), "the results", err)) ||
+        !(L->delta_rel_mean = hp_malloc(L->n * sizeof(double), "the results", err)) ||
         !(L->delta_rel_std = hp_malloc(L->n * sizeof(double), "the results", err)) ||
         !(L->delta_mean = hp_malloc(L->n * sizeof(double), "the results", err)) ||
-        !(L->diameter_mean = hp_malloc(L->n * sizeof(double), "the results", err)))
+        !(L->diameter_mean = hp_malloc(L->n * sizeof(double), "the results", err))) {
+        hp_fwd_free(fm);
+        free(res);
         return -1;
+    }
+    int layers[L->n];
+    for (size_t k = 0; k < L->n; k++)
+        layers[k] = (int)L->layer[k];
+    hp_delta_items items = items_of(r);
+    hp_delta_layers_options o = {.sets = sets_options(r), .batch = r->batch};
+    cli_progress p;
+    o.sets.progress = cli_progress_begin(&p, "layers: items");
+    int rc = hp_delta_layers(fm, &items, layers, L->n, &o, res, err);
+    cli_progress_end(&p);
+    hp_fwd_free(fm);
+    for (size_t k = 0; rc == 0 && k < per; k++) {
+        L->delta[k] = res[k].delta;
+        L->diameter[k] = res[k].diameter;
+        L->delta_rel[k] = res[k].delta_rel;
+        r->any_double = r->any_double || res[k].used_double;
+    }
+    free(res);
+    if (rc)
+        return hp_failctx(err, "%s", r->data);
     for (size_t k = 0; k < L->n; k++) {
         double sd;
         delta_mean_std(L->delta_rel + k * it->n, it->n, &L->delta_rel_mean[k], &L->delta_rel_std[k]);

@@ -271,6 +271,7 @@ typedef struct filter_job {
     size_t n, ld16, ld;
     const float *G;
     double gmin, step;
+    bool on_grid;      /* every product is gmin + k step: the levels are the values */
     float *upper;      /* n x n: the upper bound of m(x, y) - G[x][y], for x < y */
     best *per_worker;  /* the largest lower bound */
 } filter_job;
@@ -350,6 +351,10 @@ static void level_tile(const void *job, best *b, size_t x0, size_t nx, size_t y0
             if (x >= y)
                 continue;
             double g = j->G[x * j->ld + y];
+            if (j->on_grid) { /* exact: no bound, no verification */
+                consider(b, j->gmin + (double)m[i][k] * j->step - g, x, y);
+                continue;
+            }
             consider(b, j->gmin + ((double)m[i][k] - 1) * j->step - g, x, y);
             j->upper[x * j->n + y] = (float)(j->gmin + ((double)m[i][k] + 2) * j->step - g);
         }
@@ -487,7 +492,10 @@ typedef struct products_job {
     size_t n, w;
     workspace *ws;
     double *lo, *hi; /* per worker: the smallest and largest product */
+    bool *rounded;   /* per worker: some product is not a float32 value (it was rounded) */
+    bool *off_grid;  /* per worker: some product is not a multiple of 1/2 */
     double gmin, step; /* for the levels */
+    bool on_grid;      /* the levels are exact: step 1/2, every product a multiple of it */
 } products_job;
 
 static int product_rows(void *ctx, int worker, size_t begin, size_t end, hp_err *err)
@@ -497,6 +505,7 @@ static int product_rows(void *ctx, int worker, size_t begin, size_t end, hp_err 
     const double *D = j->D;
     size_t n = j->n, ld = j->ws->ld;
     double lo = j->lo[worker], hi = j->hi[worker];
+    bool rounded = j->rounded[worker], off_grid = j->off_grid[worker];
     for (size_t x = begin; x < end; x++) {
         float *row = j->ws->G + x * ld;
         const double *dx = D + x * n;
@@ -504,6 +513,8 @@ static int product_rows(void *ctx, int worker, size_t begin, size_t end, hp_err 
             /* D is symmetric: d(y, w) is read along row w rather than down column w */
             double g = 0.5 * (dx[j->w] + D[j->w * n + y] - dx[y]);
             row[y] = (float)g;
+            rounded |= (double)row[y] != g;
+            off_grid |= 2 * g != floor(2 * g);
             lo = g < lo ? g : lo;
             hi = g > hi ? g : hi;
         }
@@ -512,6 +523,8 @@ static int product_rows(void *ctx, int worker, size_t begin, size_t end, hp_err 
     }
     j->lo[worker] = lo;
     j->hi[worker] = hi;
+    j->rounded[worker] = rounded;
+    j->off_grid[worker] = off_grid;
     return 0;
 }
 
@@ -561,10 +574,14 @@ static int filtered_pass(products_job *pj, double *value, hp_err *err)
     }
     if (hp_parallel_for(ws->threads, n, 16, level_rows, pj, err))
         return -1;
-    filter_job f = {ws->Q, n, ws->ld16, ws->ld, ws->G, pj->gmin, pj->step, ws->upper, ws->per_worker};
+    filter_job f = {ws->Q, n, ws->ld16, ws->ld, ws->G, pj->gmin, pj->step, pj->on_grid, ws->upper, ws->per_worker};
     double lower;
     if (run_pass(ws, (n + PANEL - 1) / PANEL, filter_panels, &f, &lower, err))
         return -1;
+    if (pj->on_grid) {
+        *value = lower;
+        return 0;
+    }
     verify_job v = {ws->G, n, ws->ld, ws->upper, lower, ws->per_worker};
     return run_pass(ws, n, verify_rows, &v, value, err);
 }
@@ -574,9 +591,10 @@ static int delta_base(const double *D, size_t n, size_t w, workspace *ws, bool f
                       bool *used_double, hp_err *err)
 {
     double lo[ws->threads], hi[ws->threads];
+    bool rounded[ws->threads], off_grid[ws->threads], any_rounded = false, any_off_grid = false;
     for (int t = 0; t < ws->threads; t++)
-        lo[t] = INFINITY, hi[t] = -INFINITY;
-    products_job pj = {.D = D, .n = n, .w = w, .ws = ws, .lo = lo, .hi = hi};
+        lo[t] = INFINITY, hi[t] = -INFINITY, rounded[t] = off_grid[t] = false;
+    products_job pj = {.D = D, .n = n, .w = w, .ws = ws, .lo = lo, .hi = hi, .rounded = rounded, .off_grid = off_grid};
     if (hp_parallel_for(ws->threads, n, 16, product_rows, &pj, err))
         return -1;
     pj.gmin = INFINITY;
@@ -584,8 +602,15 @@ static int delta_base(const double *D, size_t n, size_t w, workspace *ws, bool f
     for (int t = 0; t < ws->threads; t++) {
         pj.gmin = lo[t] < pj.gmin ? lo[t] : pj.gmin;
         gmaxv = hi[t] > gmaxv ? hi[t] : gmaxv;
+        any_rounded |= rounded[t];
+        any_off_grid |= off_grid[t];
     }
     pj.step = (gmaxv - pj.gmin) / 65533;
+    /* Integer distances (graphs) give half-integer products: with a step of 1/2 each value
+     * is its own level, and the 16-bit pass alone is exact. */
+    pj.on_grid = !any_rounded && !any_off_grid && gmaxv - pj.gmin <= 0.5 * 65533;
+    if (pj.on_grid)
+        pj.step = 0.5;
     double gmax = fabs(gmaxv) > fabs(pj.gmin) ? fabs(gmaxv) : fabs(pj.gmin);
     double value = 0;
     if (!force_double && ws->filter) {
@@ -597,8 +622,9 @@ static int delta_base(const double *D, size_t n, size_t w, workspace *ws, bool f
             return -1;
     }
     /* Each product is rounded once to float (relative 2^-24), the selections are exact and
-     * the last subtraction is in double: the float δ is within 2^-23 * max|G| of δ. */
-    double bound = ldexp(gmax, -23);
+     * the last subtraction is in double: the float δ is within 2^-23 * max|G| of δ, and is
+     * δ itself when no product was rounded (integer distances: graphs). */
+    double bound = any_rounded ? ldexp(gmax, -23) : 0;
     *used_double = force_double || bound > 1e-5 * value;
     *delta = *used_double ? delta_double(D, n, w) : value;
     return 0;
@@ -620,7 +646,7 @@ static void finish(hp_delta_result *r, const double *D, size_t n)
 
 /* δ of D into r: the fixed base `base`, or the largest over every base when exact. */
 static int delta_of(const double *D, size_t n, bool exact, size_t base, workspace *ws, bool force_double,
-                    hp_delta_result *r, hp_err *err)
+                    hp_progress *progress, hp_delta_result *r, hp_err *err)
 {
     memset(r, 0, sizeof *r);
     r->exact = exact;
@@ -636,6 +662,8 @@ static int delta_of(const double *D, size_t n, bool exact, size_t base, workspac
             r->base = w;
         }
         r->used_double |= dbl;
+        if (exact)
+            hp_progress_update(progress, w + 1, n);
     }
     finish(r, D, n);
     return 0;
@@ -651,7 +679,7 @@ static int delta_matrix(const double *D, size_t n, bool exact, size_t base, cons
     workspace ws;
     int rc = workspace_init(&ws, n, opt, err);
     if (rc == 0)
-        rc = delta_of(D, n, exact, base, &ws, opt && opt->force_double, r, err);
+        rc = delta_of(D, n, exact, base, &ws, opt && opt->force_double, opt ? opt->progress : NULL, r, err);
     workspace_free(&ws);
     return rc;
 }
@@ -702,7 +730,7 @@ static int one_set(const sets_job *j, set_worker *w, size_t i, hp_err *err)
     if (!X || distances_into(X, n, j->dim, j->opt->distance, w->Xd, w->sq, w->D, err) ||
         workspace_reserve(&w->ws, n, 1, err))
         return -1;
-    return delta_of(w->D, n, j->opt->exact, base, &w->ws, false, &j->out[i], err);
+    return delta_of(w->D, n, j->opt->exact, base, &w->ws, false, NULL, &j->out[i], err);
 }
 
 static int set_items(void *ctx, int worker, size_t begin, size_t end, hp_err *err)

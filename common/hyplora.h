@@ -9,6 +9,7 @@
 #include "hyplora/config.h"
 #include "hyplora/corpus.h"
 #include "hyplora/delta.h"
+#include "hyplora/delta_prompts.h"
 #include "hyplora/dtype.h"
 #include "hyplora/error.h"
 #include "hyplora/file.h"

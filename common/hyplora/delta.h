@@ -9,8 +9,8 @@
  * The kernel runs on float32 products, over all threads, after a 16-bit pass that leaves
  * only the pairs which can hold the maximum (docs/delta.md). Only the products are rounded,
  * the selections are exact, so the float result is within 2^-23 * max |(x|y)_w| of the
- * exact one; when that bound is more than 1e-5 of δ (δ near zero, as for trees) the δ is
- * computed again in double. */
+ * exact one; when that bound is more than 1e-5 of δ (δ near zero) the δ is computed again
+ * in double. Integer distances (graphs) round no product: their float δ is exact. */
 #ifndef HYPLORA_DELTA_H
 #define HYPLORA_DELTA_H
 
@@ -27,8 +27,9 @@ typedef enum hp_distance {
 } hp_distance;
 
 typedef struct hp_delta_options {
-    int threads;      /* <= 0: all cores */
-    bool force_double; /* skip the float32 kernel (for checking it) */
+    int threads;           /* <= 0: all cores */
+    bool force_double;     /* skip the float32 kernel (for checking it) */
+    hp_progress *progress; /* hp_delta_exact: base points done out of n; may be NULL */
 } hp_delta_options;
 
 typedef struct hp_delta_result {

@@ -388,11 +388,15 @@ def case_trees():
     for name, D in (("path P4", path_graph(4)), ("path P25", path_graph(25)), ("path P100", path_graph(100)),
                     ("random tree 30", random_tree(30, 1)), ("random tree 200", random_tree(200, 2)),
                     ("star 40", bfs_distances(40, [(0, i) for i in range(1, 40)]))):
-        out = graph_case(name, D, 0.0)
-        # δ = 0: the float bound is not within 1e-5 of δ, so the answer came from double.
-        assert out["used_double"] is True, "%s: used_double false with δ = 0" % name
+        graph_case(name, D, 0.0)
+        # Integer distances: every product is a float32 value, so the float kernel's δ is
+        # exact and is not recomputed in double even at δ = 0 (a rounding bound of 0).
         fb = run_distances(D, "--base", D.shape[0] // 2)
-        assert fb["delta"] == 0 and fb["used_double"] is True, (name, fb)
+        assert fb["delta"] == 0 and fb["used_double"] is False, (name, fb)
+        # the same tree with distances that do round (x 0.1): δ ~ 0 is then recomputed
+        # (0 up to the round-off of D * 0.1 itself)
+        fb = run_distances(D * 0.1, "--base", D.shape[0] // 2)
+        assert fb["delta"] <= 1e-12 * fb["diameter"] and fb["used_double"] is True, (name, "x 0.1", fb)
 
 
 def case_known_graphs():
@@ -413,6 +417,19 @@ def case_graph_fixed_base():
         for w in (0, D.shape[0] - 1, D.shape[0] // 2):
             out = run_distances(D, "--base", w)
             assert out["delta"] == fixed_base_ref(D, w), (name, w, out, fixed_base_ref(D, w))
+
+
+def case_graphs_large():
+    """n >= 256, where the 16-bit pass runs: integer distances put every product on the
+    half-integer grid, the pass alone is exact, and the results are exact too."""
+    for name, D in (("20x20 grid", grid_graph(20, 20)), ("random tree 300", random_tree(300, 5))):
+        for w in (0, 137, D.shape[0] - 1):
+            out = run_distances(D, "--base", w)
+            assert out["delta"] == fixed_base_ref(D, w) and out["used_double"] is False, (name, w, out)
+    for name, D, known in (("C300", cycle_graph(300), 75.0), ("random tree 300", random_tree(300, 6), 0.0)):
+        out = run_distances(D, "--exact")
+        assert out["delta"] == known and out["used_double"] is False, (name, out)
+    print("     20x20 grid and a 300-node tree against numpy; C300 exact δ 75, a tree 0")
 
 
 # ---- invariances ----
@@ -608,9 +625,10 @@ suite.check("default base is 0", case_default_base)
 suite.check("exact δ against the brute force, n <= 30", case_exact_small)
 suite.check("exact δ against max_w δ_w, n ~ 60, and the reported base attains it", case_exact_60)
 suite.check("δ small against the products: recomputed in double, within 1e-5", case_small_delta)
-suite.check("trees and paths: δ exactly 0 (recomputed in double)", case_trees)
+suite.check("trees and paths: δ exactly 0 (exact in float32; recomputed in double when products round)", case_trees)
 suite.check("graphs: 3x3 grid 2, Petersen 1/2, 2x10 ladder 1, cycles C4..C30, 6x6 grid", case_known_graphs)
 suite.check("graphs: fixed-base δ exact", case_graph_fixed_base)
+suite.check("graphs of 300-400 nodes: the 16-bit pass exact on half-integer products", case_graphs_large)
 suite.check("exact δ unchanged by permuting the points", case_permutation)
 suite.check("scaling distances by c scales δ and the diameter, keeps δ_rel", case_scaling)
 suite.check("uniform samples of S^2 under the angular distance", case_sphere)
