@@ -39,8 +39,10 @@ static const char *HELP =
     "  --vectors FILE        word vectors (GloVe/word2vec text, .npy + --vocab, wink JSON);\n"
     "                        without --data or --sample all rows, at most 4000\n"
     "  --vocab FILE          the vocabulary of a .npy vectors file\n"
-    "  --distances FILE      a square distance matrix, .npy float32 or float64 in C order\n"
-    "                        (finite, non-negative, symmetric, zero diagonal)\n"
+    "  --distances FILE      a square distance matrix (finite, non-negative, symmetric, zero\n"
+    "                        diagonal): .npy float32 or float64 in C order, or a dataset of an\n"
+    "                        HDF5 file\n"
+    "  --dataset PATH        the dataset of an HDF5 --distances file (default distances)\n"
     "  --graph FILE          an unweighted undirected edge list, one \"u v\" pair of node ids\n"
     "                        (0, 1, ...) per line, '#' comments; shortest-path distances;\n"
     "                        connected, at most 30000 nodes\n"
@@ -445,7 +447,7 @@ int cmd_delta(int argc, char **argv)
     enum {
         O_VECTORS = 1000, O_VOCAB, O_DISTANCES, O_GRAPH, O_SAMPLE, O_TRIES, O_SEED, O_REPL,
         O_EXACT, O_BASE, O_DISTANCE, O_NAME, O_DATA, O_FIELD, O_LIMIT, O_CUTOFF, O_LAYERS, O_BATCH,
-        O_WEIGHTS, O_TOKENIZER, O_SEEN
+        O_WEIGHTS, O_TOKENIZER, O_SEEN, O_DATASET
     };
     static const struct option OPTS[] = {
         {"vectors", required_argument, NULL, O_VECTORS},
@@ -469,6 +471,7 @@ int cmd_delta(int argc, char **argv)
         {"weights", required_argument, NULL, O_WEIGHTS},
         {"tokenizer", required_argument, NULL, O_TOKENIZER},
         {"seen", required_argument, NULL, O_SEEN},
+        {"dataset", required_argument, NULL, O_DATASET},
         {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
@@ -586,6 +589,9 @@ int cmd_delta(int argc, char **argv)
         case O_SEEN:
             r.seen = optarg;
             break;
+        case O_DATASET:
+            r.dataset = optarg;
+            break;
         case 'o':
             r.out = optarg;
             break;
@@ -612,6 +618,8 @@ int cmd_delta(int argc, char **argv)
         return cli_usage_error("delta", "-o REPORT is required");
     if (r.vocab && r.source != SRC_VECTORS)
         return cli_usage_error("delta", "--vocab goes with --vectors");
+    if (r.dataset && r.source != SRC_DISTANCES)
+        return cli_usage_error("delta", "--dataset goes with --distances");
     r.mode = r.data ? MODE_PROMPTS : r.sampled ? MODE_SAMPLED : MODE_ALL;
     if (r.data && r.sampled)
         return cli_usage_error("delta", "give --data FILE (per prompt) or --sample N (random rows), not both");

@@ -63,6 +63,7 @@ typedef struct delta_run {
     int batch;            /* --layers: sequences per forward batch (0: chosen) */
     hp_fwd_weights weights;
     const char *input, *vocab, *name, *out;
+    const char *dataset; /* --distances of an HDF5 file: the dataset */
     bool sampled, with_replacement, exact;
     const char *seen;    /* --seen REPORT: sample only rows counted in its /freq */
     size_t n_candidates; /* the rows a sample could take */

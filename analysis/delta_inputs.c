@@ -178,11 +178,47 @@ static int parse_npy(const hp_file *f, npy_info *ni, hp_err *err)
     return parse_npy_dict((const char *)m + start, (size_t)hlen, ni, err);
 }
 
+/* A square dataset of an HDF5 file (r->dataset, "distances" by default), read through the
+ * report library: any integer or floating-point type, converted to double. */
+static int load_distances_h5(delta_run *r, hp_err *err)
+{
+    const char *ds = r->dataset ? r->dataset : "distances";
+    int has = hp_report_has(r->input, ds, err), rank;
+    int64_t dims[HP_REPORT_MAX_RANK], n;
+    if (has < 0)
+        return -1;
+    if (has == 0)
+        return hp_fail(err, "%s has no dataset %s: name the distance matrix with --dataset PATH", r->input, ds);
+    if (hp_report_dims(r->input, ds, &rank, dims, err))
+        return -1;
+    if (rank != 2 || dims[0] != dims[1])
+        return hp_fail(err, "%s: dataset %s has %d dimension%s (%lld x %lld): expected a square n x n distance "
+                            "matrix", r->input, ds, rank, rank == 1 ? "" : "s", (long long)dims[0],
+                       rank > 1 ? (long long)dims[1] : 1LL);
+    if (hp_report_read_f64(r->input, ds, &r->D, &n, err))
+        return -1;
+    r->n = (size_t)dims[0];
+    snprintf(r->matrix, sizeof r->matrix, "HDF5 dataset %.200s", ds);
+    if (hp_delta_check(r->D, r->n, err))
+        return hp_failctx(err, "%s, dataset %s", r->input, ds);
+    snprintf(r->what, sizeof r->what, "distance matrix %s (%zu x %zu, %s)", r->input, r->n, r->n, r->matrix);
+    return 0;
+}
+
 static int load_distances(delta_run *r, hp_err *err)
 {
     hp_file f;
     if (hp_file_open(&f, r->input, err) != 0)
         return -1;
+    static const unsigned char HDF5[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    if (f.size >= 8 && memcmp(f.map, HDF5, 8) == 0) {
+        hp_file_close(&f);
+        return load_distances_h5(r, err);
+    }
+    if (r->dataset) {
+        hp_file_close(&f);
+        return hp_fail(err, "%s: --dataset names a dataset of an HDF5 file, and this is not one", r->input);
+    }
     npy_info ni = {0};
     int rc = parse_npy(&f, &ni, err);
     uint64_t n = ni.shape[0];

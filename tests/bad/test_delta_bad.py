@@ -11,6 +11,7 @@ import os
 import struct
 import sys
 
+import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -105,6 +106,13 @@ MODEL = s.path("model")
 s.ok("make-model", "-o", MODEL, "--hidden", 16, "--layers", 1, "--no-tokenizer", "--vocab", 40,
      "--intermediate", 32)
 
+H5_DIST = s.path("dist.h5")
+with h5py.File(H5_DIST, "w") as f:
+    f["rect"] = np.zeros((3, 5))
+    f["names"] = np.array([b"a", b"b"])
+    bad = grid_distances()
+    bad[1, 2] = bad[2, 1] = np.nan
+    f["nan"] = bad
 NO_FREQ = s.path("nofreq.h5")
 s.ok("delta", "--graph", GOOD_GRAPH, "-o", NO_FREQ)
 TOKEN_FREQ = s.path("tokfreq.h5")
@@ -160,6 +168,13 @@ CASES = [
      ["short.txt", "none of the 2 items", "4 points"]),
     ("--data: a missing field", ["--vectors", GOOD_VEC, "--data", NO_FIELD_JSON], 1,
      ["nofield.json", "instruction"]),
+    ("--dataset without --distances", ["--graph", GOOD_GRAPH, "--dataset", "d"], 2, ["--dataset goes with"]),
+    ("--dataset on a .npy file", ["--distances", GOOD_NPY, "--dataset", "d"], 1, ["not one"]),
+    ("HDF5 without the dataset", ["--distances", H5_DIST], 1, ["dist.h5", "no dataset distances", "--dataset"]),
+    ("HDF5 dataset not square", ["--distances", H5_DIST, "--dataset", "rect"], 1, ["rect", "3 x 5", "square"]),
+    ("HDF5 dataset of strings", ["--distances", H5_DIST, "--dataset", "names"], 1, ["names"]),
+    ("HDF5 distances with a NaN", ["--distances", H5_DIST, "--dataset", "nan"], 1,
+     ["dist.h5", "dataset nan", "not finite"]),
     # sampling against the input
     ("--sample more than the rows", ["--vectors", GOOD_VEC, "--sample", 13], 1,
      ["--sample 13 is more than the 12 rows", "vec.txt", "--with-replacement"]),

@@ -31,6 +31,12 @@ big=$("$bench" 1500 64 --runs 7 --double --save "$tmp/d1500")
 small=$("$bench" 500 64 --runs 7 --exact --save "$tmp/d500")
 peer_big=$(/usr/bin/python3 tests/bench/delta_peer.py "$tmp/d1500" 1500 --blocked)
 peer_small=$(/usr/bin/python3 tests/bench/delta_peer.py "$tmp/d500" 500)
+# the distances of 1500 points of 4096 dimensions (a sampled 7B embedding) against one sgemm
+# of the same product X X^T and the sgemm peak, measured here
+dist=$("$bench" 1500 4096 --runs 1 | awk '$1 == "distances_s" {print $2}')
+dist2=$("$bench" 1500 4096 --runs 1 | awk '$1 == "distances_s" {print $2}')
+dist=$(printf '%s\n%s\n' "$dist" "$dist2" | sort -n | head -1)
+sgemm=$("$build/tests/bench/sgemm_peak" --reps 3 --mb 64 | awk '$1 == "sgemm" && $2 == "2048x2048x2048" {print $4}')
 # per prompt: the median of 3 runs of the command; the δ phase is what it reports with --verbose
 model=.cache/bench/delta-4096
 [ -f "$model/model.safetensors" ] || "$build/cli/hyplora" make-model -o "$model" --hidden 4096 --layers 1 \
@@ -56,12 +62,14 @@ awk -v fb="$fb" -v ops="$fb_ops" -v dbl="$fb_dbl" -v pb="$pb" -v fbs="$fb_small"
     -v exops="$ex_ops" -v ghz="$ghz" -v cores="$cores" \
     -v d_ours="$(field "$big" delta)" -v d_peer="$(field "$peer_big" delta)" \
     -v pp="${pp% *}" -v pp_wall="${pp#* }" -v pp_peer="$(get "$peer_pp" peer_s)" \
-    -v pp_diff="$(field "$peer_pp" worst_rel)" 'BEGIN {
+    -v pp_diff="$(field "$peer_pp" worst_rel)" -v dist="$dist" -v sgemm="$sgemm" 'BEGIN {
     limit = 8 * ghz * 1e9 * cores
     printf "fixed-base δ, n = 1500: %.1f ms (target 30), %.3g effective pair-ops/s, %.0f%% of a float32 AVX2 kernel'"'"'s limit %.3g\n", fb * 1e3, ops, 100 * ops / limit, limit
     printf "  scalar double loop %.2f s (%.0fx), numpy blocked %.2f s (%.0fx); δ %s ours, %s numpy\n", dbl, dbl / fb, pb, pb / fb, d_ours, d_peer
     printf "fixed-base δ, n = 500: %.1f ms; numpy n^3 array (Khrulkov) %.2f s (%.0fx)\n", fbs * 1e3, ps, ps / fbs
     printf "exact δ, n = 500: %.2f s (target 1 s), %.3g pair-ops/s\n", ex, exops
+    flops = 2 * 1500 * 1500 * 4096
+    printf "distances of 1500 x 4096 points (dsyrk in double): %.3f s, %.0f GFLOP/s counted as the full X X^T; one sgemm of it at the 2048^3 peak (%.0f GFLOP/s) takes %.3f s (%.1fx)\n", dist, flops / dist / 1e9, sgemm, flops / sgemm / 1e9, dist / (flops / sgemm / 1e9)
     printf "per-prompt δ, 1319 GSM8K prompts, 4096-wide embedding: %.2f s (target 3; the command %.2f s wall, loading and hashing the model included)\n", pp, pp_wall
     printf "  numpy per prompt %.2f s (%.1fx); largest relative difference of δ %s\n", pp_peer, pp_peer / pp, pp_diff
     miss = 0

@@ -278,6 +278,24 @@ def case_distances_npy():
         print("  %s: fixed-base δ within 1e-5 of numpy's" % dtype)
 
 
+def case_distances_hdf5():
+    D = euclidean(cloud(70, 4, 71))
+    p = fresh("dist", ".h5")
+    with h5py.File(p, "w") as f:
+        f["distances"] = D
+        f["nested/single"] = np.minimum(D, D.T).astype(np.float32)
+        f["nested/ints"] = np.rint(D * 10).astype(np.int32)
+    for dataset, want in ((None, D), ("nested/single", D.astype(np.float32).astype(np.float64)),
+                          ("/nested/ints", np.rint(D * 10))):
+        rep = fresh("h5dist", ".h5")
+        s.ok("delta", "--distances", p, "-o", rep, "--exact", *(["--dataset", dataset] if dataset else []))
+        attrs, data = check_group(rep, "distances", 1, 70, True, False)
+        per = max(fixed_base_ref(want, w) for w in range(70))
+        close(float(data["delta"][0]), per, want.max(), "HDF5 %s" % dataset)
+        assert attrs["matrix"] == "HDF5 dataset %s" % (dataset or "distances"), attrs
+    print("  float64, float32 and int32 datasets of an HDF5 file: exact δ within 1e-5 of numpy's")
+
+
 def case_exact_is_max_over_bases():
     for n, dim in ((12, 2), (45, 6)):
         D = euclidean(cloud(n, dim, 700 + n))
@@ -496,6 +514,7 @@ def case_help():
     assert "delta" in r.out
 
 
+s.check("--distances FILE.h5 [--dataset PATH]: HDF5 distance matrices", case_distances_hdf5)
 s.check("--seen REPORT: samples only rows counted in /freq (words and tokens)", case_seen)
 s.check("graphs: tree 0, 3x3 grid 2, Petersen 1/2, 2x10 ladder 1 (--exact)", case_graphs_known)
 s.check("graphs: fixed-base δ (base 0 and the last node) against numpy", case_graphs_fixed_base)
