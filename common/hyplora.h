@@ -10,6 +10,7 @@
 #include "hyplora/corpus.h"
 #include "hyplora/delta.h"
 #include "hyplora/delta_prompts.h"
+#include "hyplora/lorentz.h"
 #include "hyplora/dtype.h"
 #include "hyplora/error.h"
 #include "hyplora/file.h"
