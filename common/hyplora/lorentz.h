@@ -36,14 +36,14 @@ typedef enum hp_hyp_form {
 /* u (n values) = the space part of exp_o(v). */
 void hp_lorentz_expmap(hp_hyp_form form, const double *v, size_t n, double K, double *u);
 
-/* dv (n values, overwritten) = du^T du/dv; returns du^T du/dK. */
+/* dv (n values, overwritten; may be du itself) = du^T du/dv; returns du^T du/dK. */
 double hp_lorentz_expmap_backward(hp_hyp_form form, const double *v, size_t n, double K, const double *du,
                                   double *dv);
 
 /* o (n values) = log_o of the hyperboloid point with space part y. */
 void hp_lorentz_logmap(hp_hyp_form form, const double *y, size_t n, double K, double *o);
 
-/* dy (n values, overwritten) = do^T do/dy; returns do^T do/dK. */
+/* dy (n values, overwritten; may be dout itself) = do^T do/dy; returns do^T do/dK. */
 double hp_lorentz_logmap_backward(hp_hyp_form form, const double *y, size_t n, double K, const double *dout,
                                   double *dy);
 
