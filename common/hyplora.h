@@ -12,6 +12,7 @@
 #include "hyplora/delta_prompts.h"
 #include "hyplora/lorentz.h"
 #include "hyplora/adapter.h"
+#include "hyplora/backward.h"
 #include "hyplora/dtype.h"
 #include "hyplora/error.h"
 #include "hyplora/file.h"

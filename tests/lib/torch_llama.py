@@ -69,43 +69,55 @@ def load_gguf_expected(outdir):
     return cfg, W
 
 
+def rope_tables(cfg, T):
+    """cos, sin [T, hd/2] of the rotary angles of positions 0..T-1."""
+    H, D = cfg["num_attention_heads"], cfg["hidden_size"]
+    hd = cfg.get("head_dim", D // H)
+    ang = torch.arange(T, dtype=torch.float64)[:, None] * rope_inv_freq(cfg, hd)[None, :]
+    return torch.cos(ang), torch.sin(ang)
+
+
+def layer(cfg, W, index, x, cos, sin):
+    """Decoder layer `index` on one sequence x [T, D] (causal): the layer's output. W maps
+    Hugging Face names to tensors (which may require grad)."""
+    H, KV, D = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["hidden_size"]
+    hd = cfg.get("head_dim", D // H)
+    eps = cfg["rms_norm_eps"]
+    T = x.shape[0]
+    p = "model.layers.%d." % index
+    mask = torch.full((T, T), float("-inf"), dtype=torch.float64).triu(1)
+
+    def proj(name, inp):
+        y = inp @ W[p + name + ".weight"].T
+        b = W.get(p + name + ".bias")
+        return y + b if b is not None else y
+
+    h = rmsnorm(x, W[p + "input_layernorm.weight"], eps)
+    q = proj("self_attn.q_proj", h).view(T, H, hd).transpose(0, 1)
+    k = proj("self_attn.k_proj", h).view(T, KV, hd).transpose(0, 1)
+    v = proj("self_attn.v_proj", h).view(T, KV, hd).transpose(0, 1)
+    q, k = rotate(q, cos, sin), rotate(k, cos, sin)
+    k = k.repeat_interleave(H // KV, dim=0)
+    v = v.repeat_interleave(H // KV, dim=0)
+    att = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(hd) + mask, dim=-1) @ v
+    x = x + att.transpose(0, 1).reshape(T, H * hd) @ W[p + "self_attn.o_proj.weight"].T
+    h = rmsnorm(x, W[p + "post_attention_layernorm.weight"], eps)
+    g = h @ W[p + "mlp.gate_proj.weight"].T
+    u = h @ W[p + "mlp.up_proj.weight"].T
+    return x + (torch.nn.functional.silu(g) * u) @ W[p + "mlp.down_proj.weight"].T
+
+
 def reference(model_dir, ids, loader=load_safetensors_dir, weights=None):
     """Logits [T, V] and hidden states [L+1, T, D] of one sequence, in float64. weights:
     the (config, tensors) pair of loader(model_dir), when already loaded."""
     cfg, W = weights or loader(model_dir)
-    H, KV, D = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["hidden_size"]
-    hd = cfg.get("head_dim", D // H)
-    eps = cfg["rms_norm_eps"]
-    T = len(ids)
-    pos = torch.arange(T, dtype=torch.float64)[:, None]
-    ang = pos * rope_inv_freq(cfg, hd)[None, :]
-    cos, sin = torch.cos(ang), torch.sin(ang)
-    mask = torch.full((T, T), float("-inf"), dtype=torch.float64).triu(1)
+    cos, sin = rope_tables(cfg, len(ids))
     x = W["model.embed_tokens.weight"][torch.tensor(ids)]
     hidden = []
-    for layer in range(cfg["num_hidden_layers"]):
-        p = "model.layers.%d." % layer
+    for index in range(cfg["num_hidden_layers"]):
         hidden.append(x)
-
-        def proj(name, inp):
-            y = inp @ W[p + name + ".weight"].T
-            b = W.get(p + name + ".bias")
-            return y + b if b is not None else y
-
-        h = rmsnorm(x, W[p + "input_layernorm.weight"], eps)
-        q = proj("self_attn.q_proj", h).view(T, H, hd).transpose(0, 1)
-        k = proj("self_attn.k_proj", h).view(T, KV, hd).transpose(0, 1)
-        v = proj("self_attn.v_proj", h).view(T, KV, hd).transpose(0, 1)
-        q, k = rotate(q, cos, sin), rotate(k, cos, sin)
-        k = k.repeat_interleave(H // KV, dim=0)
-        v = v.repeat_interleave(H // KV, dim=0)
-        att = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(hd) + mask, dim=-1) @ v
-        x = x + att.transpose(0, 1).reshape(T, H * hd) @ W[p + "self_attn.o_proj.weight"].T
-        h = rmsnorm(x, W[p + "post_attention_layernorm.weight"], eps)
-        g = h @ W[p + "mlp.gate_proj.weight"].T
-        u = h @ W[p + "mlp.up_proj.weight"].T
-        x = x + (torch.nn.functional.silu(g) * u) @ W[p + "mlp.down_proj.weight"].T
+        x = layer(cfg, W, index, x, cos, sin)
     hidden.append(x)
     head = W.get("lm_head.weight", W["model.embed_tokens.weight"])
-    logits = rmsnorm(x, W["model.norm.weight"], eps) @ head.T
+    logits = rmsnorm(x, W["model.norm.weight"], cfg["rms_norm_eps"]) @ head.T
     return logits.numpy(), torch.stack(hidden).numpy()

@@ -79,5 +79,6 @@ int main(int argc, char **argv)
     save("dx.f32", dx, n * in * 4);
     save("dks.f64", out_ks, 16);
     hp_adapter_cache_free(&c);
+    free(x), free(h), free(dh), free(a.A), free(a.B), free(ks), free(keep), free(dx), free(a.dA), free(a.dB);
     return 0;
 }

@@ -1,0 +1,213 @@
+/* The backward pass of one decoder layer (hyplora/backward.h). The forward pass is
+ *   xn1 = norm1(x_in); q, k, v = xn1 Wq^T, Wk^T, Wv^T (+ b); q, k rotated;
+ *   att = softmax(q k^T / sqrt(hd), causal and padding mask) v;  x_mid = x_in + att Wo^T;
+ *   xn2 = norm2(x_mid); gate, up = xn2 Wg^T, Wu^T; act = silu(gate) up; x_out = x_mid + act Wd^T
+ * and this file walks it back in reverse, every product an sgemm. */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "forward_internal.h"
+#include "hyplora/backward.h"
+
+struct hp_bwd_work {
+    float *block;
+    float *d_xn, *d_mid, *d_qkv, *d_att, *d_gu, *d_act; /* [n, width] gradients of the activations */
+    float *d_scores;  /* per thread: one head's [T, T] gradient of the attention weights */
+    float *neg_sin;   /* [T, hd/2]: the inverse rotation */
+    int batch, seq;
+};
+
+hp_bwd_work *hp_bwd_work_new(const hp_fwd_model *fm, int batch, int seq, hp_err *err)
+{
+    const hp_config *c = &fm->config;
+    size_t n = (size_t)batch * seq, d = (size_t)c->hidden_size, f = (size_t)c->intermediate_size;
+    size_t qd = (size_t)c->n_heads * c->head_dim, T = (size_t)seq;
+    size_t sizes[] = {n * d, n * d, n * (size_t)hp_fwd_qkv_width(c), n * qd, n * 2 * f, n * f,
+                      (size_t)fm->threads * T * T, T * (size_t)(c->head_dim / 2)};
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+        total += sizes[i];
+    hp_bwd_work *w = hp_calloc(1, sizeof *w, "the backward pass", err);
+    if (!w || !(w->block = hp_malloc(total * sizeof(float), "the backward pass's buffers", err))) {
+        free(w);
+        return NULL;
+    }
+    float **views[] = {&w->d_xn, &w->d_mid, &w->d_qkv, &w->d_att, &w->d_gu, &w->d_act, &w->d_scores, &w->neg_sin};
+    float *p = w->block;
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        *views[i] = p;
+        p += sizes[i];
+    }
+    w->batch = batch;
+    w->seq = seq;
+    return w;
+}
+
+void hp_bwd_work_free(hp_bwd_work *w)
+{
+    if (w)
+        free(w->block);
+    free(w);
+}
+
+/* ---- linear layers: y = x W^T (+ b) ---- */
+
+/* dx (+)= dy W, with dx overwritten when accumulate is false; dW += dy^T x when dW is not
+ * NULL; db += the column sums of dy. dy, x, dx are rows ldy, ldx, ldx apart. */
+static void linear_backward(const hp_fwd_weight *W, const float *dy, size_t ldy, const float *x, size_t ldx,
+                            size_t n, float *dx, bool accumulate, float *dW, float *db)
+{
+    int out = (int)W->rows, in = (int)W->cols;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, in, out, 1, dy, (int)ldy, W->f32, in,
+                accumulate ? 1 : 0, dx, (int)ldx);
+    if (dW)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, (int)n, 1, dy, (int)ldy, x, (int)ldx, 1, dW,
+                    in);
+    if (db)
+        for (size_t r = 0; r < n; r++)
+            for (int j = 0; j < out; j++)
+                db[j] += dy[r * ldy + (size_t)j];
+}
+
+/* ---- RMSNorm: y = x r w, r = 1 / sqrt(mean(x^2) + eps) ---- */
+
+/* dx (+)= the gradient through the norm of dy; dw += sum over rows of dy x r. */
+static void rmsnorm_backward(const float *x, const float *w, const float *dy, size_t n, int d, double eps,
+                             float *dx, bool accumulate, float *dw)
+{
+    for (size_t i = 0; i < n; i++) {
+        const float *xr = x + i * (size_t)d, *gr = dy + i * (size_t)d;
+        float *o = dx + i * (size_t)d;
+        double ss = 0, dot = 0;
+        for (int j = 0; j < d; j++) {
+            ss += (double)xr[j] * xr[j];
+            dot += (double)gr[j] * w[j] * xr[j];
+        }
+        double r = 1 / sqrt(ss / d + eps), c = r * r * r * dot / d;
+        for (int j = 0; j < d; j++) {
+            double g = r * (double)w[j] * gr[j] - c * xr[j];
+            o[j] = (float)(accumulate ? o[j] + g : g);
+        }
+        if (dw)
+            for (int j = 0; j < d; j++)
+                dw[j] += (float)((double)gr[j] * xr[j] * r);
+    }
+}
+
+/* ---- attention ---- */
+
+typedef struct att_back {
+    const hp_fwd_model *fm;
+    const hp_fwd_layer_acts *A;
+    hp_bwd_work *w;
+    const int *lengths;
+    int T;
+} att_back;
+
+/* Work item (b, kv head): every query head of the group in turn, so the gradients of the
+ * group's keys and values are summed by one thread. With P the kept weights and dA the
+ * gradient of the head's output: dP = dA V^T, dS = P (dP - rowsum(dP P)), dQ = dS K / sqrt(hd),
+ * dK += dS^T Q / sqrt(hd), dV += P^T dA. Rows past the sequence's length are left zero. */
+static void att_back_items(void *ctx, int worker, size_t begin, size_t end)
+{
+    const att_back *j = ctx;
+    const hp_config *c = &j->fm->config;
+    int H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim, T = j->T, group = H / KV;
+    int qd = H * hd, kvd = KV * hd, ld = hp_fwd_qkv_width(c);
+    float scale = 1.0f / sqrtf((float)hd);
+    float *dP = j->w->d_scores + (size_t)worker * T * T;
+    for (size_t item = begin; item < end; item++) {
+        int b = (int)(item / (size_t)KV), kvh = (int)(item % (size_t)KV);
+        int len = j->lengths ? j->lengths[b] : T;
+        const float *qkv = j->A->qkv + (size_t)b * T * ld;
+        float *dqkv = j->w->d_qkv + (size_t)b * T * ld;
+        const float *K = qkv + qd + (size_t)kvh * hd, *V = K + kvd;
+        float *dK = dqkv + qd + (size_t)kvh * hd, *dV = dK + kvd;
+        for (int g = 0; g < group; g++) {
+            int h = kvh * group + g;
+            const float *P = j->A->probs + ((size_t)b * H + h) * T * T;
+            const float *dA = j->w->d_att + (size_t)b * T * qd + (size_t)h * hd;
+            const float *Q = qkv + (size_t)h * hd;
+            float *dQ = dqkv + (size_t)h * hd;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, len, len, hd, 1, dA, qd, V, ld, 0, dP, T);
+            for (int t = 0; t < len; t++) {
+                const float *p = P + (size_t)t * T;
+                float *dp = dP + (size_t)t * T;
+                double s = 0;
+                for (int k = 0; k <= t; k++)
+                    s += (double)dp[k] * p[k];
+                for (int k = 0; k < len; k++)
+                    dp[k] = k <= t ? p[k] * (dp[k] - (float)s) : 0;
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, len, hd, len, scale, dP, T, K, ld, 0, dQ, ld);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, len, hd, len, scale, dP, T, Q, ld, 1, dK, ld);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, len, hd, len, 1, P, T, dA, qd, 1, dV, ld);
+        }
+    }
+}
+
+/* ---- one layer ---- */
+
+static void silu_backward(const float *gate_up, const float *d_act, float *d_gu, size_t n, int f)
+{
+    for (size_t i = 0; i < n; i++) {
+        const float *g = gate_up + i * 2 * (size_t)f, *u = g + f, *da = d_act + i * (size_t)f;
+        float *dg = d_gu + i * 2 * (size_t)f, *du = dg + f;
+        for (int j = 0; j < f; j++) {
+            double sig = 1 / (1 + exp(-(double)g[j])), silu = g[j] * sig;
+            dg[j] = (float)(da[j] * u[j] * sig * (1 + g[j] * (1 - sig)));
+            du[j] = (float)(da[j] * silu);
+        }
+    }
+}
+
+int hp_bwd_layer(const hp_fwd_model *fm, int l, const hp_fwd_acts *acts, const int *lengths, int B, int T,
+                 const float *dx_out, float *dx_in, const hp_bwd_layer_grads *g, hp_bwd_work *w, hp_err *err)
+{
+    const hp_config *c = &fm->config;
+    if (fm->stored)
+        return hp_fail(err, "backward: the weights are kept in their stored type; the backward pass needs them "
+                            "in float32 (HP_FWD_WEIGHTS_F32, --weights f32)");
+    if (!acts->keep_all)
+        return hp_fail(err, "backward: the forward pass did not keep its activations (keep_all)");
+    if (l < 0 || l >= c->n_layers || B > w->batch || T > w->seq || B > acts->batch || T > acts->seq)
+        return hp_fail(err, "backward: layer %d or batch %d x %d out of range", l, B, T);
+    static const hp_bwd_layer_grads none = {0};
+    if (!g)
+        g = &none;
+    const hp_fwd_layer *W = &fm->layers[l];
+    const hp_fwd_layer_acts *A = &acts->layers[l];
+    size_t n = (size_t)B * T, d = (size_t)c->hidden_size, f = (size_t)c->intermediate_size;
+    size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
+    size_t ld = (size_t)hp_fwd_qkv_width(c);
+    double eps = c->rms_norm_eps;
+
+    /* MLP: x_out = x_mid + act Wd^T, act = silu(gate) up, gate|up = xn2 [Wg; Wu]^T */
+    linear_backward(&W->w_down, dx_out, d, A->act, f, n, w->d_act, false, g->w_down, NULL);
+    silu_backward(A->gate_up, w->d_act, w->d_gu, n, (int)f);
+    linear_backward(&W->w_gate, w->d_gu, 2 * f, A->xn2, d, n, w->d_xn, false, g->w_gate, NULL);
+    linear_backward(&W->w_up, w->d_gu + f, 2 * f, A->xn2, d, n, w->d_xn, true, g->w_up, NULL);
+    memcpy(w->d_mid, dx_out, n * d * sizeof(float));
+    rmsnorm_backward(A->x_mid, W->mlp_norm, w->d_xn, n, (int)d, eps, w->d_mid, true, g->mlp_norm);
+
+    /* attention: x_mid = x_in + att Wo^T */
+    linear_backward(&W->wo, w->d_mid, d, A->att, qd, n, w->d_att, false, g->wo, NULL);
+    memset(w->d_qkv, 0, n * ld * sizeof(float));
+    att_back ab = {fm, A, w, lengths, T};
+    fwd_parallel_blas(fm, (size_t)B * c->n_kv_heads, 1, att_back_items, &ab);
+    /* q and k were rotated after the projection: rotate their gradients back */
+    int half = c->head_dim / 2;
+    for (size_t i = 0; i < (size_t)T * half; i++)
+        w->neg_sin[i] = -acts->rope_sin[i];
+    fwd_rope_apply(w->d_qkv, ld, B, T, c->n_heads, c->head_dim, acts->rope_cos, w->neg_sin);
+    fwd_rope_apply(w->d_qkv + qd, ld, B, T, c->n_kv_heads, c->head_dim, acts->rope_cos, w->neg_sin);
+    linear_backward(&W->wq, w->d_qkv, ld, A->xn1, d, n, w->d_xn, false, g->wq, W->bq ? g->bq : NULL);
+    linear_backward(&W->wk, w->d_qkv + qd, ld, A->xn1, d, n, w->d_xn, true, g->wk, W->bk ? g->bk : NULL);
+    linear_backward(&W->wv, w->d_qkv + qd + kvd, ld, A->xn1, d, n, w->d_xn, true, g->wv, W->bv ? g->bv : NULL);
+    if (dx_in != w->d_mid)
+        memmove(dx_in, w->d_mid, n * d * sizeof(float));
+    rmsnorm_backward(A->x_in, W->attn_norm, w->d_xn, n, (int)d, eps, dx_in, true, g->attn_norm);
+    return 0;
+}

@@ -1,0 +1,35 @@
+/* The backward pass of the Llama-family decoder (hyplora/forward.h), one layer at a time,
+ * as llm.c pairs each forward function with its gradient. It reads the activations a
+ * forward pass kept (hp_fwd_acts with keep_all) and float32 weights, takes the gradient of
+ * the loss at a layer's output and gives the gradient at its input; a weight's gradient is
+ * accumulated only when the caller gives a place for it, so frozen weights cost nothing
+ * (fine-tuning) and every weight can be trained (pretraining) with the same code. */
+#ifndef HYPLORA_BACKWARD_H
+#define HYPLORA_BACKWARD_H
+
+#include "hyplora/error.h"
+#include "hyplora/forward.h"
+
+/* Where one layer's weight gradients accumulate (+=), with the shapes of hp_fwd_layer's
+ * weights; NULL: that weight is frozen. */
+typedef struct hp_bwd_layer_grads {
+    float *attn_norm, *mlp_norm;        /* [hidden] */
+    float *wq, *wk, *wv, *wo;           /* [H*hd, hidden], [KV*hd, hidden] x2, [hidden, H*hd] */
+    float *bq, *bk, *bv;                /* the biases, when the model has them */
+    float *w_gate, *w_up, *w_down;      /* [intermediate, hidden] x2, [hidden, intermediate] */
+} hp_bwd_layer_grads;
+
+/* The buffers of the backward pass for batches of up to `batch` x `seq` positions. */
+typedef struct hp_bwd_work hp_bwd_work;
+hp_bwd_work *hp_bwd_work_new(const hp_fwd_model *fm, int batch, int seq, hp_err *err);
+void hp_bwd_work_free(hp_bwd_work *w);
+
+/* Given dx_out [B*T, hidden], the gradient at the output of layer l of the last hp_fwd_run
+ * on acts (kept with keep_all; B, T and lengths as given to it), writes the gradient at
+ * the layer's input to dx_in (which may be dx_out itself) and accumulates the weight
+ * gradients g asks for (g may be NULL). Rows of padded positions must be zero in dx_out and
+ * stay zero. Fails unless the weights are float32 (HP_FWD_WEIGHTS_F32) and acts kept all. */
+int hp_bwd_layer(const hp_fwd_model *fm, int l, const hp_fwd_acts *acts, const int *lengths, int B, int T,
+                 const float *dx_out, float *dx_in, const hp_bwd_layer_grads *g, hp_bwd_work *w, hp_err *err);
+
+#endif
