@@ -11,9 +11,14 @@
 #include "forward_internal.h"
 #include "hyplora/backward.h"
 
+/* Rows of logits made at once by hp_bwd_loss. */
+enum { LOGIT_ROWS = 64 };
+
 struct hp_bwd_work {
     float *block;
     float *d_xn, *d_mid, *d_qkv, *d_att, *d_gu, *d_act; /* [n, width] gradients of the activations */
+    float *dx;        /* [n, hidden] the gradient flowing down the residual stream */
+    float *logits;    /* [LOGIT_ROWS, vocab] */
     float *d_scores;  /* per thread: one head's [T, T] gradient of the attention weights */
     float *neg_sin;   /* [T, hd/2]: the inverse rotation */
     int batch, seq;
@@ -24,8 +29,9 @@ hp_bwd_work *hp_bwd_work_new(const hp_fwd_model *fm, int batch, int seq, hp_err 
     const hp_config *c = &fm->config;
     size_t n = (size_t)batch * seq, d = (size_t)c->hidden_size, f = (size_t)c->intermediate_size;
     size_t qd = (size_t)c->n_heads * c->head_dim, T = (size_t)seq;
-    size_t sizes[] = {n * d, n * d, n * (size_t)hp_fwd_qkv_width(c), n * qd, n * 2 * f, n * f,
-                      (size_t)fm->threads * T * T, T * (size_t)(c->head_dim / 2)};
+    size_t sizes[] = {n * d, n * d, n * (size_t)hp_fwd_qkv_width(c), n * qd, n * 2 * f, n * f, n * d,
+                      (size_t)LOGIT_ROWS * (size_t)c->vocab_size, (size_t)fm->threads * T * T,
+                      T * (size_t)(c->head_dim / 2)};
     size_t total = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
         total += sizes[i];
@@ -34,7 +40,8 @@ hp_bwd_work *hp_bwd_work_new(const hp_fwd_model *fm, int batch, int seq, hp_err 
         free(w);
         return NULL;
     }
-    float **views[] = {&w->d_xn, &w->d_mid, &w->d_qkv, &w->d_att, &w->d_gu, &w->d_act, &w->d_scores, &w->neg_sin};
+    float **views[] = {&w->d_xn,   &w->d_mid,  &w->d_qkv,      &w->d_att,  &w->d_gu,
+                       &w->d_act,  &w->dx,     &w->logits,     &w->d_scores, &w->neg_sin};
     float *p = w->block;
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
         *views[i] = p;
@@ -209,5 +216,88 @@ int hp_bwd_layer(const hp_fwd_model *fm, int l, const hp_fwd_acts *acts, const i
     if (dx_in != w->d_mid)
         memmove(dx_in, w->d_mid, n * d * sizeof(float));
     rmsnorm_backward(A->x_in, W->attn_norm, w->d_xn, n, (int)d, eps, dx_in, true, g->attn_norm);
+    return 0;
+}
+
+/* ---- the loss, the head and the final norm ---- */
+
+/* The rows [r0, r0 + m) of the loss: logits, softmax, -log p[target] summed into *sum, and
+ * the gradient (p - onehot(target)) / n_targets into the head's products. */
+static void loss_rows(const hp_fwd_model *fm, const hp_fwd_acts *acts, const int32_t *targets, size_t r0, size_t m,
+                      double inv_targets, const hp_bwd_model_grads *g, hp_bwd_work *w, double *sum)
+{
+    const hp_config *c = &fm->config;
+    int V = c->vocab_size, d = c->hidden_size;
+    const float *x = acts->xn_out + r0 * (size_t)d;
+    float *L = w->logits;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, V, d, 1, x, d, fm->lm_head.f32, d, 0, L, V);
+    for (size_t i = 0; i < m; i++) {
+        float *row = L + i * (size_t)V;
+        int32_t t = targets[r0 + i];
+        if (t < 0) {
+            memset(row, 0, (size_t)V * sizeof *row);
+            continue;
+        }
+        float mx = row[0];
+        for (int j = 1; j < V; j++)
+            mx = row[j] > mx ? row[j] : mx;
+        double z = 0;
+        for (int j = 0; j < V; j++)
+            z += exp((double)row[j] - mx);
+        *sum += log(z) + mx - row[t];
+        for (int j = 0; j < V; j++)
+            row[j] = (float)(exp((double)row[j] - mx) / z * inv_targets);
+        row[t] -= (float)inv_targets;
+    }
+    /* d_xn_out = dlogits W_head; dW_head += dlogits^T xn_out */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, d, V, 1, L, V, fm->lm_head.f32, d, 0,
+                w->d_xn + r0 * (size_t)d, d);
+    float *dW = fm->tied ? g->embedding : g->lm_head;
+    if (dW)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, V, d, (int)m, 1, L, V, x, d, 1, dW, d);
+}
+
+int hp_bwd_loss(const hp_fwd_model *fm, const hp_fwd_acts *acts, const int32_t *tokens, const int32_t *targets,
+                const int *lengths, int B, int T, int lowest, const hp_bwd_model_grads *g, hp_bwd_work *w,
+                double *loss, size_t *n_targets, hp_err *err)
+{
+    const hp_config *c = &fm->config;
+    static const hp_bwd_model_grads none = {0};
+    if (!g)
+        g = &none;
+    if (fm->stored)
+        return hp_fail(err, "backward: the weights are kept in their stored type; the backward pass needs them "
+                            "in float32 (HP_FWD_WEIGHTS_F32, --weights f32)");
+    if (lowest < 0 || lowest > c->n_layers)
+        return hp_fail(err, "backward: the lowest layer %d is out of range 0..%d", lowest, c->n_layers);
+    size_t n = (size_t)B * T, d = (size_t)c->hidden_size, count = 0;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            int32_t id = targets[(size_t)b * T + t];
+            bool real = t < (lengths ? lengths[b] : T);
+            if (id >= c->vocab_size || (id >= 0 && !real) || id < -1)
+                return hp_fail(err, "backward: target %d at sequence %d, position %d is not a token id of the "
+                                    "vocabulary (%d) at a real position, or -1", (int)id, b, t, c->vocab_size);
+            count += id >= 0;
+        }
+    *n_targets = count;
+    if (count == 0)
+        return hp_fail(err, "backward: the batch has no position with a target");
+    double sum = 0;
+    for (size_t r0 = 0; r0 < n; r0 += LOGIT_ROWS)
+        loss_rows(fm, acts, targets, r0, n - r0 < LOGIT_ROWS ? n - r0 : LOGIT_ROWS, 1.0 / (double)count, g, w, &sum);
+    *loss = sum / (double)count;
+    rmsnorm_backward(acts->x_out, fm->final_norm, w->d_xn, n, (int)d, c->rms_norm_eps, w->dx, false, g->final_norm);
+    for (int l = c->n_layers - 1; l >= lowest; l--)
+        if (hp_bwd_layer(fm, l, acts, lengths, B, T, w->dx, w->dx, g->layers ? &g->layers[l] : NULL, w, err))
+            return hp_failctx(err, "layer %d", l);
+    if (lowest == 0 && g->embedding) /* the embedding rows of the tokens */
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < (lengths ? lengths[b] : T); t++) {
+                float *row = g->embedding + (size_t)tokens[(size_t)b * T + t] * d;
+                const float *dx = w->dx + ((size_t)b * T + t) * d;
+                for (size_t j = 0; j < d; j++)
+                    row[j] += dx[j];
+            }
     return 0;
 }

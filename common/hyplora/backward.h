@@ -32,4 +32,24 @@ void hp_bwd_work_free(hp_bwd_work *w);
 int hp_bwd_layer(const hp_fwd_model *fm, int l, const hp_fwd_acts *acts, const int *lengths, int B, int T,
                  const float *dx_out, float *dx_in, const hp_bwd_layer_grads *g, hp_bwd_work *w, hp_err *err);
 
+/* Where the model's other weight gradients accumulate; NULL members are frozen. For a tied
+ * head the head's gradient goes to `embedding` (it is the same tensor). */
+typedef struct hp_bwd_model_grads {
+    float *embedding;            /* [vocab, hidden] */
+    float *final_norm;           /* [hidden] */
+    float *lm_head;              /* [vocab, hidden], untied heads only */
+    hp_bwd_layer_grads *layers;  /* [n_layers], or NULL: no layer weight gets a gradient */
+} hp_bwd_model_grads;
+
+/* The loss of the last hp_fwd_run on acts (B, T, lengths as given to it; tokens its input)
+ * and its backward pass. The loss is the mean over the positions with a target of
+ * -log softmax(logits)[target] (natural log): targets[b*T + t] is the id to predict at
+ * position t, or -1 for none (padding, masked prompt tokens). The gradient flows from the
+ * head down through layers n_layers - 1 .. lowest (0: the embedding too); g says which
+ * weights accumulate gradients (NULL: none). *loss gets the mean, *n_targets the count.
+ * The logits are made a few rows at a time, never [B*T, vocab] at once. */
+int hp_bwd_loss(const hp_fwd_model *fm, const hp_fwd_acts *acts, const int32_t *tokens, const int32_t *targets,
+                const int *lengths, int B, int T, int lowest, const hp_bwd_model_grads *g, hp_bwd_work *w,
+                double *loss, size_t *n_targets, hp_err *err);
+
 #endif

@@ -4,7 +4,7 @@ autograd on the float64 decoder of tests/lib/torch_llama.py:
 
     test_backward.py HYPLORA_EXE BACKWARD_DUMP_EXE
 
-For small random make-model checkpoints (float32 weights, sharpened so that attention is
+Layers: for small random make-model checkpoints (float32 weights, sharpened so that attention is
 far from uniform): a padded batch of sequences of unequal length, a random gradient at the
 output of layer l (zero at padded positions), and from the C side the gradient at the
 layer's input and the gradient of every weight of the layer (norms, q/k/v/o, gate/up/down,
@@ -13,6 +13,11 @@ torch_llama.layer with autograd, from the same input hidden states (torch_llama.
 and sums the weight gradients over the sequences. Within 1e-4 of the largest value of each
 array (the C side is float32). GQA and MHA, with and without biases, llama3 rope scaling;
 every layer of a 3-layer model; the rows of padded positions stay exactly zero.
+
+The whole model (hp_bwd_loss): the mean cross-entropy over the positions with a target (the
+next token; masked prompt positions and padding excluded) and the gradient of every weight
+at or above the lowest layer asked for (the embedding when that is 0, and always as a tied
+head), against autograd of the same loss; tied and untied heads.
 """
 import os
 import subprocess
@@ -44,7 +49,7 @@ BIASES = ["self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bi
 def run_dump(model_dir, index, lengths, T, tokens, dx_out):
     with tempfile.TemporaryDirectory() as d:
         np.ascontiguousarray(dx_out, dtype="<f4").tofile(os.path.join(d, "dx_out.f32"))
-        r = subprocess.run([DUMP, model_dir, str(index), str(T), ",".join(map(str, lengths)),
+        r = subprocess.run([DUMP, model_dir, "layer", str(index), str(T), ",".join(map(str, lengths)),
                             ",".join(str(int(t)) for t in tokens.ravel()), d], capture_output=True, text=True)
         assert r.returncode == 0 and "runtime error" not in r.stderr, \
             "backward_dump exited %d: %s" % (r.returncode, r.stderr)
@@ -141,7 +146,97 @@ def case_requires_f32():
     check(d, [5], [0], 3)
 
 
+# ---- the loss and the whole model ----
+
+def run_loss(model_dir, lowest, lengths, T, tokens, targets):
+    with tempfile.TemporaryDirectory() as d:
+        r = subprocess.run([DUMP, model_dir, "loss", str(lowest), str(T), ",".join(map(str, lengths)),
+                            ",".join(str(int(t)) for t in tokens.ravel()),
+                            ",".join(str(int(t)) for t in targets.ravel()), d], capture_output=True, text=True)
+        assert r.returncode == 0 and "runtime error" not in r.stderr, \
+            "backward_dump exited %d: %s" % (r.returncode, r.stderr)
+        words = r.stdout.split()
+        grads = {f[:-4]: np.fromfile(os.path.join(d, f), dtype="<f4") for f in os.listdir(d)}
+    return float(words[1]), int(words[3]), grads
+
+
+def expected_loss(model_dir, lowest, lengths, tokens, targets):
+    """Mean cross-entropy over the targets and the gradient of every weight at or above
+    layer `lowest` (the embedding only when lowest is 0, or as the tied head)."""
+    cfg, W = load_safetensors_dir(model_dir)
+    L = cfg["num_hidden_layers"]
+    tied = "lm_head.weight" not in W
+    trainable = {"model.norm.weight"} | ({"model.embed_tokens.weight"} if lowest == 0 or tied else set())
+    trainable |= {"lm_head.weight"} if not tied else set()
+    trainable |= {k for k in W if any(k.startswith("model.layers.%d." % l) for l in range(lowest, L))}
+    Wg = {k: (v.clone().requires_grad_(True) if k in trainable else v) for k, v in W.items()}
+    head = Wg.get("lm_head.weight", Wg["model.embed_tokens.weight"])
+    total, count = 0, 0
+    for b, n in enumerate(lengths):
+        ids = torch.tensor([int(t) for t in tokens[b, :n]])
+        cos, sin = rope_tables(cfg, n)
+        x = Wg["model.embed_tokens.weight"][ids]
+        for index in range(L):
+            if index == lowest and lowest > 0:
+                x = x.detach()  # nothing below the lowest layer gets a gradient
+            x = layer(cfg, Wg, index, x, cos, sin)
+        logits = (x / torch.sqrt((x * x).mean(-1, keepdim=True) + cfg["rms_norm_eps"])
+                  * Wg["model.norm.weight"]) @ head.T
+        tg = torch.tensor([int(t) for t in targets[b, :n]])
+        keep = tg >= 0
+        logp = torch.log_softmax(logits, dim=-1)
+        total = total - logp[keep, tg[keep]].sum()
+        count += int(keep.sum())
+    loss = total / count
+    loss.backward()
+    return float(loss), count, {k: Wg[k].grad.numpy() for k in trainable}
+
+
+def check_loss(model_dir, lengths, lowest, seed):
+    cfg, _ = load_safetensors_dir(model_dir)
+    V = cfg["vocab_size"]
+    T, B = max(lengths), len(lengths)
+    r = np.random.default_rng(seed)
+    tokens = r.integers(0, V, (B, T))
+    targets = np.full((B, T), -1)
+    for b, n in enumerate(lengths):
+        targets[b, :n - 1] = tokens[b, 1:n]
+        targets[b, :min(2, n - 1)] = -1     # a masked prompt: no loss on the first two
+    got_loss, got_n, got = run_loss(model_dir, lowest, lengths, T, tokens, targets)
+    want_loss, want_n, want = expected_loss(model_dir, lowest, lengths, tokens, targets)
+    assert got_n == want_n, (got_n, want_n)
+    assert abs(got_loss - want_loss) <= 1e-5 * want_loss, (got_loss, want_loss)
+    assert set(got) == set(want), (sorted(set(got) ^ set(want)))
+    worst = 0.0
+    for name, g in want.items():
+        worst = max(worst, close(name, got[name], g))
+    return got_loss, worst, len(want)
+
+
+def case_loss_untied():
+    d = make_model(suite, HYPLORA, "loss-untied", "--hidden", 48, "--heads", 4, "--kv-heads", 2, "--layers", 3,
+                   "--intermediate", 64, "--vocab", 200, "--no-tokenizer", "--dtype", "f32", "--seed", 7)
+    rewrite(d, lambda t: sharpen(t, rng, out_scale=3.0))
+    loss, w, n = check_loss(d, [10, 7, 3], 0, 11)
+    print("     untied, down to the embedding: loss %.4f, %d gradients, worst %.2g" % (loss, n, w))
+    loss, w, n = check_loss(d, [10, 7, 3], 2, 12)
+    print("     untied, down to layer 2 only: %d gradients, worst %.2g" % (n, w))
+
+
+def case_loss_tied():
+    d = make_model(suite, HYPLORA, "loss-tied", "--hidden", 48, "--heads", 4, "--kv-heads", 4, "--layers", 2,
+                   "--intermediate", 64, "--vocab", 200, "--no-tokenizer", "--dtype", "f32", "--tie", "--seed", 8)
+    rewrite(d, lambda t: sharpen(t, rng, out_scale=3.0))
+    loss, w, n = check_loss(d, [9, 9], 0, 13)
+    print("     tied head (the embedding's gradient from both ends): loss %.4f, worst %.2g" % (loss, w))
+    loss, w, n = check_loss(d, [9, 4], 1, 14)
+    print("     tied, down to layer 1: the embedding from the head only, worst %.2g" % w)
+
+
 suite.check("GQA, every layer, padded batch: dx_in and every weight gradient", case_gqa)
 suite.check("MHA with biases and llama3 rope scaling", case_mha_bias_llama3)
 suite.check("BF16 checkpoint widened to float32 at load", case_requires_f32)
+suite.check("cross-entropy and every weight's gradient, untied head, down to the embedding or to layer 2",
+            case_loss_untied)
+suite.check("cross-entropy and every weight's gradient, tied head", case_loss_tied)
 suite.done()

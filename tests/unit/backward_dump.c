@@ -1,17 +1,24 @@
 /* Runs the forward pass of a model (float32 weights, every activation kept) on a batch and
- * the backward pass of one layer, for tests/oracle/test_backward.py:
+ * then a backward pass, for tests/oracle/test_backward.py:
  *
- *   backward_dump MODEL LAYER T LENGTHS TOKENS DIR
+ *   backward_dump MODEL layer L T LENGTHS TOKENS DIR
+ *       the backward pass of layer L from DIR/dx_out.f32 ([B*T, hidden], the gradient at
+ *       its output); writes DIR/dx_in.f32 and every weight gradient of the layer;
+ *   backward_dump MODEL loss LOWEST T LENGTHS TOKENS TARGETS DIR
+ *       the mean cross-entropy over the targets (-1: none) and its backward pass down to
+ *       layer LOWEST; prints the loss and the number of targets, and writes the gradient of
+ *       every weight it reaches (the embedding when LOWEST is 0, the head when untied).
  *
- * LENGTHS: comma-separated, one per sequence (B of them); TOKENS: B*T comma-separated ids
- * (padding positions included, ignored). DIR/dx_out.f32 holds [B*T, hidden], the gradient
- * at the layer's output. Writes DIR/dx_in.f32 and, for every weight of the layer, its
- * gradient as DIR/<Hugging Face name>.f32 (row-major, the tensor's shape). */
+ * LENGTHS: comma-separated, one per sequence (B of them); TOKENS and TARGETS: B*T comma-
+ * separated ids (padding positions included). Gradients go to DIR/<Hugging Face name>.f32,
+ * row-major in the tensor's shape. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hyplora.h"
+
+enum { MAX_B = 64, MAX_TOKENS = 65536 };
 
 static size_t parse_ints(const char *s, long *out, size_t cap)
 {
@@ -38,21 +45,68 @@ static int save(const char *dir, const char *name, const float *p, size_t n)
     return 0;
 }
 
+/* One weight gradient: its name, its size, and where hp_bwd_*_grads points to it. */
+typedef struct grad_slot {
+    char name[128];
+    size_t size;
+    float **slot;
+} grad_slot;
+
+static size_t layer_slots(const hp_fwd_model *fm, int l, hp_bwd_layer_grads *g, grad_slot *out)
+{
+    const hp_config *c = &fm->config;
+    size_t d = (size_t)c->hidden_size, f = (size_t)c->intermediate_size;
+    size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
+    const hp_fwd_layer *L = &fm->layers[l];
+    struct {
+        const char *name;
+        size_t size;
+        float **slot;
+        bool present;
+    } all[] = {
+        {"input_layernorm.weight", d, &g->attn_norm, true},
+        {"post_attention_layernorm.weight", d, &g->mlp_norm, true},
+        {"self_attn.q_proj.weight", qd * d, &g->wq, true},
+        {"self_attn.k_proj.weight", kvd * d, &g->wk, true},
+        {"self_attn.v_proj.weight", kvd * d, &g->wv, true},
+        {"self_attn.o_proj.weight", d * qd, &g->wo, true},
+        {"self_attn.q_proj.bias", qd, &g->bq, L->bq != NULL},
+        {"self_attn.k_proj.bias", kvd, &g->bk, L->bk != NULL},
+        {"self_attn.v_proj.bias", kvd, &g->bv, L->bv != NULL},
+        {"mlp.gate_proj.weight", f * d, &g->w_gate, true},
+        {"mlp.up_proj.weight", f * d, &g->w_up, true},
+        {"mlp.down_proj.weight", d * f, &g->w_down, true},
+    };
+    size_t k = 0;
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        if (all[i].present) {
+            snprintf(out[k].name, sizeof out[k].name, "model.layers.%d.%s", l, all[i].name);
+            out[k].size = all[i].size;
+            out[k].slot = all[i].slot;
+            k++;
+        }
+    return k;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 7) {
-        fputs("usage: backward_dump MODEL LAYER T LENGTHS TOKENS DIR\n", stderr);
+    bool loss_mode = argc == 9 && strcmp(argv[2], "loss") == 0;
+    if (!loss_mode && !(argc == 8 && strcmp(argv[2], "layer") == 0)) {
+        fputs("usage: backward_dump MODEL layer L T LENGTHS TOKENS DIR\n"
+              "       backward_dump MODEL loss LOWEST T LENGTHS TOKENS TARGETS DIR\n",
+              stderr);
         return 2;
     }
-    int layer = atoi(argv[2]), T = atoi(argv[3]);
-    long lens[64], toks[65536];
-    int B = (int)parse_ints(argv[4], lens, 64);
-    size_t nt = parse_ints(argv[5], toks, 65536);
-    if (B == 0 || T <= 0 || nt != (size_t)B * T) {
-        fputs("backward_dump: LENGTHS and TOKENS do not fit B x T\n", stderr);
+    int index = atoi(argv[3]), T = atoi(argv[4]);
+    static long lens[MAX_B], toks[MAX_TOKENS], tgts[MAX_TOKENS];
+    int B = (int)parse_ints(argv[5], lens, MAX_B);
+    size_t nt = parse_ints(argv[6], toks, MAX_TOKENS);
+    size_t ng = loss_mode ? parse_ints(argv[7], tgts, MAX_TOKENS) : nt;
+    if (B == 0 || T <= 0 || nt != (size_t)B * T || ng != nt) {
+        fputs("backward_dump: LENGTHS, TOKENS and TARGETS do not fit B x T\n", stderr);
         return 2;
     }
-    const char *dir = argv[6];
+    const char *dir = argv[argc - 1];
     hp_err err = {{0}};
     hp_model *m = hp_model_open(argv[1], &err);
     hp_fwd_options o = {.weights = HP_FWD_WEIGHTS_F32};
@@ -64,67 +118,64 @@ int main(int argc, char **argv)
         return 1;
     }
     const hp_config *c = &fm->config;
-    size_t n = (size_t)B * T, d = (size_t)c->hidden_size, f = (size_t)c->intermediate_size;
-    size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
-    int32_t *tokens = malloc(n * sizeof *tokens);
-    int lengths[64];
+    size_t n = (size_t)B * T, d = (size_t)c->hidden_size, V = (size_t)c->vocab_size;
+    int32_t *tokens = malloc(n * sizeof *tokens), *targets = malloc(n * sizeof *targets);
+    int lengths[MAX_B];
     for (size_t i = 0; i < n; i++)
-        tokens[i] = (int32_t)toks[i];
+        tokens[i] = (int32_t)toks[i], targets[i] = (int32_t)tgts[i];
     for (int b = 0; b < B; b++)
         lengths[b] = (int)lens[b];
-    float *dx = malloc(n * d * sizeof *dx);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/dx_out.f32", dir);
-    FILE *fp = fopen(path, "rb");
-    if (!fp || fread(dx, sizeof *dx, n * d, fp) != n * d) {
-        fprintf(stderr, "backward_dump: cannot read %zu floats of %s\n", n * d, path);
-        return 1;
-    }
-    fclose(fp);
-    typedef struct grad_slot {
-        const char *name;
-        size_t size;
-        float **slot;
-        bool present;
-    } grad_slot;
-    grad_slot grads[12];
-    hp_bwd_layer_grads g = {0};
-    const hp_fwd_layer *L = &fm->layers[layer];
+
+    /* every gradient the run can reach */
+    hp_bwd_layer_grads *lg = calloc((size_t)c->n_layers, sizeof *lg);
+    hp_bwd_model_grads mg = {.layers = lg};
+    grad_slot *slots = calloc((size_t)c->n_layers * 12 + 3, sizeof *slots);
     size_t k = 0;
-#define GRAD(NAME, SIZE, SLOT, PRESENT) grads[k++] = (grad_slot){NAME, SIZE, &g.SLOT, PRESENT}
-    GRAD("input_layernorm.weight", d, attn_norm, true);
-    GRAD("post_attention_layernorm.weight", d, mlp_norm, true);
-    GRAD("self_attn.q_proj.weight", qd * d, wq, true);
-    GRAD("self_attn.k_proj.weight", kvd * d, wk, true);
-    GRAD("self_attn.v_proj.weight", kvd * d, wv, true);
-    GRAD("self_attn.o_proj.weight", d * qd, wo, true);
-    GRAD("self_attn.q_proj.bias", qd, bq, L->bq != NULL);
-    GRAD("self_attn.k_proj.bias", kvd, bk, L->bk != NULL);
-    GRAD("self_attn.v_proj.bias", kvd, bv, L->bv != NULL);
-    GRAD("mlp.gate_proj.weight", f * d, w_gate, true);
-    GRAD("mlp.up_proj.weight", f * d, w_up, true);
-    GRAD("mlp.down_proj.weight", d * f, w_down, true);
-#undef GRAD
+    for (int l = index; l < (loss_mode ? c->n_layers : index + 1); l++)
+        k += layer_slots(fm, l, &lg[l], slots + k);
+    if (loss_mode) {
+        slots[k++] = (grad_slot){"model.norm.weight", d, &mg.final_norm};
+        if (index == 0 || fm->tied)
+            slots[k++] = (grad_slot){"model.embed_tokens.weight", V * d, &mg.embedding};
+        if (!fm->tied)
+            slots[k++] = (grad_slot){"lm_head.weight", V * d, &mg.lm_head};
+    }
     for (size_t i = 0; i < k; i++)
-        if (grads[i].present)
-            *grads[i].slot = calloc(grads[i].size, sizeof(float));
-    /* dx_in written over dx_out: the aliasing the header allows */
-    if (hp_fwd_run(fm, acts, NULL, tokens, lengths, B, T, NULL, NULL, &err) ||
-        hp_bwd_layer(fm, layer, acts, lengths, B, T, dx, dx, &g, w, &err)) {
+        *slots[i].slot = calloc(slots[i].size, sizeof(float));
+
+    int rc = hp_fwd_run(fm, acts, NULL, tokens, lengths, B, T, NULL, NULL, &err);
+    float *dx = NULL;
+    if (rc == 0 && loss_mode) {
+        double loss;
+        size_t count;
+        rc = hp_bwd_loss(fm, acts, tokens, targets, lengths, B, T, index, &mg, w, &loss, &count, &err);
+        if (rc == 0)
+            printf("loss %.17g targets %zu\n", loss, count);
+    } else if (rc == 0) {
+        dx = malloc(n * d * sizeof *dx);
+        char path[4200];
+        snprintf(path, sizeof path, "%s/dx_out.f32", dir);
+        FILE *fp = fopen(path, "rb");
+        if (!fp || fread(dx, sizeof *dx, n * d, fp) != n * d) {
+            fprintf(stderr, "backward_dump: cannot read %zu floats of %s\n", n * d, path);
+            return 1;
+        }
+        fclose(fp);
+        /* dx_in written over dx_out: the aliasing the header allows */
+        rc = hp_bwd_layer(fm, index, acts, lengths, B, T, dx, dx, &lg[index], w, &err);
+        if (rc == 0 && save(dir, "dx_in", dx, n * d))
+            return 1;
+    }
+    if (rc) {
         fprintf(stderr, "backward_dump: %s\n", err.msg);
         return 1;
     }
-    if (save(dir, "dx_in", dx, n * d))
-        return 1;
     for (size_t i = 0; i < k; i++) {
-        char name[256];
-        snprintf(name, sizeof name, "model.layers.%d.%s", layer, grads[i].name);
-        if (grads[i].present && save(dir, name, *grads[i].slot, grads[i].size))
+        if (save(dir, slots[i].name, *slots[i].slot, slots[i].size))
             return 1;
-        free(*grads[i].slot);
+        free(*slots[i].slot);
     }
-    free(tokens);
-    free(dx);
+    free(slots), free(lg), free(dx), free(tokens), free(targets);
     hp_bwd_work_free(w);
     hp_fwd_acts_free(acts);
     hp_fwd_free(fm);
