@@ -54,7 +54,7 @@ static int check_batch(const hp_adapter *a, const hp_adapter_cache *c, int N, hp
 }
 
 int hp_adapter_forward(const hp_adapter *a, const float *x, int N, const uint8_t *keep, hp_adapter_cache *c,
-                       float *h, hp_err *err)
+                       float *h, size_t ldh, hp_err *err)
 {
     if (check_batch(a, c, N, err))
         return -1;
@@ -69,7 +69,7 @@ int hp_adapter_forward(const hp_adapter *a, const float *x, int N, const uint8_t
         /* z = xd A^T, h += scaling z B^T */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, r, a->in, 1, c->xd, a->in, a->A, a->in, 0, c->z, r);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, a->out, r, a->scaling, c->z, r, a->B, r, 1, h,
-                    a->out);
+                    (int)ldh);
         return 0;
     }
     double K = hp_adapter_curvature(*a->k), s = *a->s;
@@ -88,7 +88,7 @@ int hp_adapter_forward(const hp_adapter *a, const float *x, int N, const uint8_t
             v[j] = c->y[t * out + j];
         hp_lorentz_logmap(a->form, v, out, K, w);
         for (size_t j = 0; j < out; j++)
-            h[t * out + j] += (float)(a->scaling * w[j]);
+            h[t * ldh + j] += (float)(a->scaling * w[j]);
     }
     return 0;
 }
@@ -101,7 +101,7 @@ static void input_gradient(const hp_adapter *a, const float *dxd, int N, const u
         dx[i] += keep && !keep[i] ? 0 : dxd[i] * survive;
 }
 
-int hp_adapter_backward(const hp_adapter *a, const hp_adapter_cache *c, const float *dh, int N,
+int hp_adapter_backward(const hp_adapter *a, const hp_adapter_cache *c, const float *dh, size_t lddh, int N,
                         const uint8_t *keep, float *dx, hp_err *err)
 {
     if (check_batch(a, c, N, err))
@@ -112,9 +112,9 @@ int hp_adapter_backward(const hp_adapter *a, const hp_adapter_cache *c, const fl
     int r = a->rank;
     if (a->method == HP_ADAPTER_LORA) {
         /* dB += scaling dh^T z; dz = scaling dh B; dA += dz^T xd; dxd = dz A */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, a->out, r, N, a->scaling, dh, a->out, c->z, r, 1,
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, a->out, r, N, a->scaling, dh, (int)lddh, c->z, r, 1,
                     a->dB, r);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, r, a->out, a->scaling, dh, a->out, a->B, r, 0,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, r, a->out, a->scaling, dh, (int)lddh, a->B, r, 0,
                     c->dz, r);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, a->in, N, 1, c->dz, r, c->xd, a->in, 1, a->dA,
                     a->in);
@@ -130,7 +130,7 @@ int hp_adapter_backward(const hp_adapter *a, const hp_adapter_cache *c, const fl
     for (size_t t = 0; t < (size_t)N; t++) { /* dy = (scaling dh)^T dlog_o/dy */
         for (size_t j = 0; j < out; j++) {
             v[j] = c->y[t * out + j];
-            w[j] = a->scaling * (double)dh[t * out + j];
+            w[j] = a->scaling * (double)dh[t * lddh + j];
         }
         dK += hp_lorentz_logmap_backward(a->form, v, out, K, w, w);
         for (size_t j = 0; j < out; j++)

@@ -170,6 +170,21 @@ static void silu_backward(const float *gate_up, const float *d_act, float *d_gu,
     }
 }
 
+/* The gradient through module m's adapter, if it has one: dh (rows lddh apart) is the
+ * gradient at the module's output; the adapter's own gradients accumulate, and the gradient
+ * at the module's input is added to dx. */
+static int adapt_back(const hp_fwd_acts *acts, const hp_fwd_layer *W, int l, hp_module m, const float *dh,
+                      size_t lddh, size_t n, float *dx, hp_err *err)
+{
+    const hp_adapter *a = W->adapter[m];
+    if (!a)
+        return 0;
+    const uint8_t *keep = acts->train && a->dropout > 0 ? acts->keep[l][m] : NULL;
+    if (hp_adapter_backward(a, &acts->adapter_cache[l][m], dh, lddh, (int)n, keep, dx, err))
+        return hp_failctx(err, "layer %d, %s adapter", l, hp_module_name(m));
+    return 0;
+}
+
 int hp_bwd_layer(const hp_fwd_model *fm, int l, const hp_fwd_acts *acts, const int *lengths, int B, int T,
                  const float *dx_out, float *dx_in, const hp_bwd_layer_grads *g, hp_bwd_work *w, hp_err *err)
 {
@@ -191,16 +206,24 @@ int hp_bwd_layer(const hp_fwd_model *fm, int l, const hp_fwd_acts *acts, const i
     size_t ld = (size_t)hp_fwd_qkv_width(c);
     double eps = c->rms_norm_eps;
 
-    /* MLP: x_out = x_mid + act Wd^T, act = silu(gate) up, gate|up = xn2 [Wg; Wu]^T */
+    /* MLP: x_out = x_mid + act Wd^T, act = silu(gate) up, gate|up = xn2 [Wg; Wu]^T (each
+     * product with its adapter's update, when it has one) */
     linear_backward(&W->w_down, dx_out, d, A->act, f, n, w->d_act, false, g->w_down, NULL);
+    if (adapt_back(acts, W, l, HP_MODULE_DOWN, dx_out, d, n, w->d_act, err))
+        return -1;
     silu_backward(A->gate_up, w->d_act, w->d_gu, n, (int)f);
     linear_backward(&W->w_gate, w->d_gu, 2 * f, A->xn2, d, n, w->d_xn, false, g->w_gate, NULL);
     linear_backward(&W->w_up, w->d_gu + f, 2 * f, A->xn2, d, n, w->d_xn, true, g->w_up, NULL);
+    if (adapt_back(acts, W, l, HP_MODULE_GATE, w->d_gu, 2 * f, n, w->d_xn, err) ||
+        adapt_back(acts, W, l, HP_MODULE_UP, w->d_gu + f, 2 * f, n, w->d_xn, err))
+        return -1;
     memcpy(w->d_mid, dx_out, n * d * sizeof(float));
     rmsnorm_backward(A->x_mid, W->mlp_norm, w->d_xn, n, (int)d, eps, w->d_mid, true, g->mlp_norm);
 
     /* attention: x_mid = x_in + att Wo^T */
     linear_backward(&W->wo, w->d_mid, d, A->att, qd, n, w->d_att, false, g->wo, NULL);
+    if (adapt_back(acts, W, l, HP_MODULE_O, w->d_mid, d, n, w->d_att, err))
+        return -1;
     memset(w->d_qkv, 0, n * ld * sizeof(float));
     att_back ab = {fm, A, w, lengths, T};
     fwd_parallel_blas(fm, (size_t)B * c->n_kv_heads, 1, att_back_items, &ab);
@@ -213,6 +236,10 @@ int hp_bwd_layer(const hp_fwd_model *fm, int l, const hp_fwd_acts *acts, const i
     linear_backward(&W->wq, w->d_qkv, ld, A->xn1, d, n, w->d_xn, false, g->wq, W->bq ? g->bq : NULL);
     linear_backward(&W->wk, w->d_qkv + qd, ld, A->xn1, d, n, w->d_xn, true, g->wk, W->bk ? g->bk : NULL);
     linear_backward(&W->wv, w->d_qkv + qd + kvd, ld, A->xn1, d, n, w->d_xn, true, g->wv, W->bv ? g->bv : NULL);
+    if (adapt_back(acts, W, l, HP_MODULE_Q, w->d_qkv, ld, n, w->d_xn, err) ||
+        adapt_back(acts, W, l, HP_MODULE_K, w->d_qkv + qd, ld, n, w->d_xn, err) ||
+        adapt_back(acts, W, l, HP_MODULE_V, w->d_qkv + qd + kvd, ld, n, w->d_xn, err))
+        return -1;
     if (dx_in != w->d_mid)
         memmove(dx_in, w->d_mid, n * d * sizeof(float));
     rmsnorm_backward(A->x_in, W->attn_norm, w->d_xn, n, (int)d, eps, dx_in, true, g->attn_norm);

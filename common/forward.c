@@ -231,3 +231,10 @@ void hp_fwd_free(hp_fwd_model *fm)
     free(fm->layers);
     free(fm);
 }
+
+const char *hp_module_name(hp_module m)
+{
+    static const char *const NAMES[HP_N_MODULES] = {"q_proj", "k_proj", "v_proj", "o_proj",
+                                                    "gate_proj", "up_proj", "down_proj"};
+    return (unsigned)m < HP_N_MODULES ? NAMES[m] : "?";
+}

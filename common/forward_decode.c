@@ -76,6 +76,10 @@ int hp_fwd_decode(const hp_fwd_model *fm, hp_fwd_cache *c, const int32_t *tokens
 {
     if (check_step(fm, c, tokens, B, err))
         return -1;
+    for (int l = 0; l < fm->config.n_layers; l++)
+        for (int m = 0; m < HP_N_MODULES; m++)
+            if (fm->layers[l].adapter[m])
+                return hp_fail(err, "decoding: the model has adapters, which the decoding step does not run yet");
     const hp_config *cf = &fm->config;
     int d = cf->hidden_size, f = cf->intermediate_size, hd = cf->head_dim, half = hd / 2;
     size_t kvd = (size_t)cf->n_kv_heads * hd, qd = (size_t)cf->n_heads * hd, n = (size_t)B;

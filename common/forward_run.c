@@ -4,6 +4,7 @@
 
 #include "forward_internal.h"
 #include "hyplora/forward.h"
+#include "hyplora/rng.h"
 
 /* Hands out consecutive pieces of the activations block; with base NULL it only counts,
  * so the same code sizes the block and lays it out. */
@@ -64,6 +65,33 @@ static void layout_acts(hp_fwd_acts *a, const hp_fwd_model *fm, carver *cv)
     a->scratch = carve(cv, lin > att ? lin : att);
 }
 
+/* A cache (and a dropout mask) for every adapter of the model, sized for batch x seq rows. */
+static int adapter_caches(hp_fwd_acts *a, const hp_fwd_model *fm, hp_err *err)
+{
+    int L = fm->config.n_layers, rows = a->batch * a->seq;
+    bool any = false;
+    for (int l = 0; l < L; l++)
+        for (int m = 0; m < HP_N_MODULES; m++)
+            any = any || fm->layers[l].adapter[m];
+    if (!any)
+        return 0;
+    if (!(a->adapter_cache = hp_calloc((size_t)L, sizeof *a->adapter_cache, "the adapter caches", err)) ||
+        !(a->keep = hp_calloc((size_t)L, sizeof *a->keep, "the dropout masks", err)))
+        return -1;
+    for (int l = 0; l < L; l++)
+        for (int m = 0; m < HP_N_MODULES; m++) {
+            const hp_adapter *ad = fm->layers[l].adapter[m];
+            if (!ad)
+                continue;
+            if (hp_adapter_cache_init(&a->adapter_cache[l][m], ad, rows, err))
+                return -1;
+            if (ad->dropout > 0 &&
+                !(a->keep[l][m] = hp_malloc((size_t)rows * ad->in, "a dropout mask", err)))
+                return -1;
+        }
+    return 0;
+}
+
 hp_fwd_acts *hp_fwd_acts_new(const hp_fwd_model *fm, int batch, int seq, bool keep_all, hp_err *err)
 {
     if (batch <= 0 || seq <= 0)
@@ -74,6 +102,7 @@ hp_fwd_acts *hp_fwd_acts_new(const hp_fwd_model *fm, int batch, int seq, bool ke
         return NULL;
     a->batch = batch;
     a->seq = seq;
+    a->n_layers = fm->config.n_layers;
     a->keep_all = keep_all;
     a->layers = hp_calloc((size_t)fm->config.n_layers, sizeof *a->layers, "the layer activations", err);
     carver cv = {0};
@@ -87,6 +116,10 @@ hp_fwd_acts *hp_fwd_acts_new(const hp_fwd_model *fm, int batch, int seq, bool ke
     }
     cv = (carver){.base = a->block};
     layout_acts(a, fm, &cv);
+    if (adapter_caches(a, fm, err)) {
+        hp_fwd_acts_free(a);
+        return NULL;
+    }
     return a;
 }
 
@@ -94,6 +127,13 @@ void hp_fwd_acts_free(hp_fwd_acts *a)
 {
     if (!a)
         return;
+    for (int l = 0; a->adapter_cache && a->layers && l < a->n_layers; l++)
+        for (int m = 0; m < HP_N_MODULES; m++) {
+            hp_adapter_cache_free(&a->adapter_cache[l][m]);
+            free(a->keep[l][m]);
+        }
+    free(a->adapter_cache);
+    free(a->keep);
     free(a->block);
     free(a->layers);
     free(a);
@@ -164,28 +204,66 @@ static void cache_store(const hp_fwd_model *fm, hp_fwd_cache *c, int l, const hp
 /* One decoder layer: x_out = x_mid + MLP(norm(x_mid)), x_mid = x_in + Attn(norm(x_in)).
  * The o_proj and down_proj products go to a scratch (the next activation buffer) before the
  * residual add, so that every kept activation is the value the backward pass needs. */
-static void run_layer(const hp_fwd_model *fm, const hp_fwd_layer *W, hp_fwd_layer_acts *A, float *x_out,
-                      const hp_fwd_acts *acts, const int *lengths, int B, int T)
+/* The update of module m's adapter, if it has one, added to its output h (rows ldh apart).
+ * In training its dropout mask is drawn first, from the seed, the layer and the module, so
+ * a run is reproducible whatever the thread count. */
+static int adapt(const hp_fwd_acts *acts, const hp_fwd_layer *W, int l, hp_module m, const float *x, size_t n,
+                 float *h, size_t ldh, hp_err *err)
+{
+    const hp_adapter *a = W->adapter[m];
+    if (!a)
+        return 0;
+    uint8_t *keep = acts->train && a->dropout > 0 ? acts->keep[l][m] : NULL;
+    if (keep) {
+        hp_rng g;
+        hp_rng_seed(&g, acts->dropout_seed ^ ((uint64_t)(l * HP_N_MODULES + m + 1) * 0x9e3779b97f4a7c15ull));
+        uint64_t cut = (uint64_t)((double)a->dropout * 18446744073709551616.0);
+        for (size_t i = 0; i < n * (size_t)a->in; i++)
+            keep[i] = hp_rng_u64(&g) >= cut;
+    }
+    if (hp_adapter_forward(a, x, (int)n, keep, &acts->adapter_cache[l][m], h, ldh, err))
+        return hp_failctx(err, "layer %d, %s adapter", l, hp_module_name(m));
+    return 0;
+}
+
+static int run_layer(const hp_fwd_model *fm, int l, hp_fwd_layer_acts *A, float *x_out,
+                     const hp_fwd_acts *acts, const int *lengths, int B, int T, hp_err *err)
 {
     const hp_config *c = &fm->config;
+    const hp_fwd_layer *W = &fm->layers[l];
     size_t n = (size_t)B * T, ld = (size_t)hp_fwd_qkv_width(c);
     int d = c->hidden_size, f = c->intermediate_size, hd = c->head_dim;
     float *s = acts->scratch;
 
     fwd_rmsnorm(fm, A->xn1, A->x_in, W->attn_norm, n, d);
     fwd_project_qkv(fm, W, A->qkv, A->xn1, n, s);
+    if (adapt(acts, W, l, HP_MODULE_Q, A->xn1, n, A->q, ld, err))
+        return -1;
+    if (adapt(acts, W, l, HP_MODULE_K, A->xn1, n, A->k, ld, err))
+        return -1;
+    if (adapt(acts, W, l, HP_MODULE_V, A->xn1, n, A->v, ld, err))
+        return -1;
     fwd_rope_apply(A->q, ld, B, T, c->n_heads, hd, acts->rope_cos, acts->rope_sin);
     fwd_rope_apply(A->k, ld, B, T, c->n_kv_heads, hd, acts->rope_cos, acts->rope_sin);
     fwd_attention(fm, A->att, A->probs, A->qkv, lengths, B, T, s);
     fwd_linear(fm, x_out, (size_t)d, A->att, &W->wo, NULL, n, s); /* x_out as scratch for o_proj */
+    if (adapt(acts, W, l, HP_MODULE_O, A->att, n, x_out, (size_t)d, err))
+        return -1;
     add_into(A->x_mid, A->x_in, x_out, n * (size_t)d);
 
     fwd_rmsnorm(fm, A->xn2, A->x_mid, W->mlp_norm, n, d);
     fwd_project_gate_up(fm, W, A->gate_up, A->xn2, n, s);
+    if (adapt(acts, W, l, HP_MODULE_GATE, A->xn2, n, A->gate, 2 * (size_t)f, err))
+        return -1;
+    if (adapt(acts, W, l, HP_MODULE_UP, A->xn2, n, A->up, 2 * (size_t)f, err))
+        return -1;
     fwd_swiglu(fm, A->act, A->gate_up, n, f);
     fwd_linear(fm, x_out, (size_t)d, A->act, &W->w_down, NULL, n, s);
+    if (adapt(acts, W, l, HP_MODULE_DOWN, A->act, n, x_out, (size_t)d, err))
+        return -1;
     for (size_t i = 0; i < n * (size_t)d; i++)
         x_out[i] += A->x_mid[i];
+    return 0;
 }
 
 /* Zeroes the rows of padded positions of an [B*T, width] output. */
@@ -216,7 +294,8 @@ int hp_fwd_run(const hp_fwd_model *fm, hp_fwd_acts *acts, hp_fwd_cache *cache, c
             zero_padding(dst, lengths, B, T, d);
         }
         float *x_out = l + 1 < c->n_layers ? acts->layers[l + 1].x_in : acts->x_out;
-        run_layer(fm, &fm->layers[l], &acts->layers[l], x_out, acts, lengths, B, T);
+        if (run_layer(fm, l, &acts->layers[l], x_out, acts, lengths, B, T, err))
+            return -1;
         if (cache)
             cache_store(fm, cache, l, &acts->layers[l], lengths, B, T);
     }

@@ -50,15 +50,16 @@ typedef struct hp_adapter_cache {
 int hp_adapter_cache_init(hp_adapter_cache *c, const hp_adapter *a, int capacity, hp_err *err);
 void hp_adapter_cache_free(hp_adapter_cache *c);
 
-/* h [N, out] += scaling * delta(x) for x [N, in]. keep [N, in] (NULL: no dropout) says which
- * coordinates survive dropout; the survivors are scaled by 1 / (1 - dropout). */
+/* h [N, out] (rows ldh floats apart) += scaling * delta(x) for x [N, in]. keep [N, in] (NULL:
+ * no dropout) says which coordinates survive dropout; the survivors are scaled by
+ * 1 / (1 - dropout). */
 int hp_adapter_forward(const hp_adapter *a, const float *x, int N, const uint8_t *keep, hp_adapter_cache *c,
-                       float *h, hp_err *err);
+                       float *h, size_t ldh, hp_err *err);
 
-/* Given dh [N, out] (the gradient of the loss at h), accumulates dA, dB (and dk, ds) and,
- * when dx is not NULL, adds the gradient of the input to dx [N, in]. The cache and keep must
- * be those of the forward pass of the same batch. */
-int hp_adapter_backward(const hp_adapter *a, const hp_adapter_cache *c, const float *dh, int N,
+/* Given dh [N, out] (rows lddh apart; the gradient of the loss at h), accumulates dA, dB (and
+ * dk, ds) and, when dx is not NULL, adds the gradient of the input to dx [N, in]. The cache
+ * and keep must be those of the forward pass of the same batch. */
+int hp_adapter_backward(const hp_adapter *a, const hp_adapter_cache *c, const float *dh, size_t lddh, int N,
                         const uint8_t *keep, float *dx, hp_err *err);
 
 #endif

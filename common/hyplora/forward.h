@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hyplora/adapter.h"
 #include "hyplora/config.h"
 #include "hyplora/error.h"
 #include "hyplora/model.h"
@@ -33,6 +34,15 @@ typedef struct hp_fwd_weight {
     const hp_tensor *stored; /* the tensor read when f32 is NULL */
     int64_t rows, cols;
 } hp_fwd_weight;
+
+/* The linear modules of a layer an adapter can wrap, in Hugging Face PEFT's names. */
+typedef enum hp_module {
+    HP_MODULE_Q, HP_MODULE_K, HP_MODULE_V, HP_MODULE_O, HP_MODULE_GATE, HP_MODULE_UP, HP_MODULE_DOWN,
+    HP_N_MODULES
+} hp_module;
+
+/* "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj". */
+const char *hp_module_name(hp_module m);
 
 /* One decoder layer's parameters. Vectors are views into hp_fwd_model.params; biases are
  * NULL when the model has none. */
@@ -47,6 +57,10 @@ typedef struct hp_fwd_layer {
     /* q|k|v and gate|up as one matrix each, when the block holds them one after the other
      * (float32 weights): one product instead of three or two. rows == 0 otherwise. */
     hp_fwd_weight wqkv, w_gate_up;
+    /* Adapters on the layer's modules (NULL: none): the output of module m gets the
+     * adapter's update added (hyplora/adapter.h). Set before hp_fwd_acts_new, which sizes
+     * their caches. The decoding step (hp_fwd_decode) does not run them yet. */
+    hp_adapter *adapter[HP_N_MODULES];
 } hp_fwd_layer;
 
 typedef enum hp_fwd_weights {
@@ -94,8 +108,15 @@ typedef struct hp_fwd_layer_acts {
 } hp_fwd_layer_acts;
 
 typedef struct hp_fwd_acts {
-    int batch, seq;
+    int batch, seq, n_layers;
     bool keep_all;
+    /* Training: adapters drop inputs out (each module with its own probability), with masks
+     * drawn from dropout_seed, the layer and the module; set both before each hp_fwd_run.
+     * Without it (inference) nothing is dropped. */
+    bool train;
+    uint64_t dropout_seed;
+    hp_adapter_cache (*adapter_cache)[HP_N_MODULES]; /* [n_layers]: for each adapter */
+    uint8_t *(*keep)[HP_N_MODULES];                  /* [n_layers]: its dropout mask, or NULL */
     float *block;        /* the one allocation every pointer here points into */
     size_t n_floats;
     hp_fwd_layer_acts *layers;

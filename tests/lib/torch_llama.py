@@ -77,9 +77,11 @@ def rope_tables(cfg, T):
     return torch.cos(ang), torch.sin(ang)
 
 
-def layer(cfg, W, index, x, cos, sin):
+def layer(cfg, W, index, x, cos, sin, adapt=None):
     """Decoder layer `index` on one sequence x [T, D] (causal): the layer's output. W maps
-    Hugging Face names to tensors (which may require grad)."""
+    Hugging Face names to tensors (which may require grad). adapt(module, input), when given,
+    returns the update an adapter adds to module's output ("q_proj", ..., "down_proj"), or
+    None."""
     H, KV, D = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["hidden_size"]
     hd = cfg.get("head_dim", D // H)
     eps = cfg["rms_norm_eps"]
@@ -90,7 +92,9 @@ def layer(cfg, W, index, x, cos, sin):
     def proj(name, inp):
         y = inp @ W[p + name + ".weight"].T
         b = W.get(p + name + ".bias")
-        return y + b if b is not None else y
+        y = y + b if b is not None else y
+        extra = adapt(name.split(".")[-1], inp) if adapt else None
+        return y + extra if extra is not None else y
 
     h = rmsnorm(x, W[p + "input_layernorm.weight"], eps)
     q = proj("self_attn.q_proj", h).view(T, H, hd).transpose(0, 1)
@@ -100,11 +104,11 @@ def layer(cfg, W, index, x, cos, sin):
     k = k.repeat_interleave(H // KV, dim=0)
     v = v.repeat_interleave(H // KV, dim=0)
     att = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(hd) + mask, dim=-1) @ v
-    x = x + att.transpose(0, 1).reshape(T, H * hd) @ W[p + "self_attn.o_proj.weight"].T
+    x = x + proj("self_attn.o_proj", att.transpose(0, 1).reshape(T, H * hd))
     h = rmsnorm(x, W[p + "post_attention_layernorm.weight"], eps)
-    g = h @ W[p + "mlp.gate_proj.weight"].T
-    u = h @ W[p + "mlp.up_proj.weight"].T
-    return x + (torch.nn.functional.silu(g) * u) @ W[p + "mlp.down_proj.weight"].T
+    g = proj("mlp.gate_proj", h)
+    u = proj("mlp.up_proj", h)
+    return x + proj("mlp.down_proj", torch.nn.functional.silu(g) * u)
 
 
 def reference(model_dir, ids, loader=load_safetensors_dir, weights=None):

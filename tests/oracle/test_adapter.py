@@ -26,29 +26,11 @@ except ImportError:
 import numpy as np  # noqa: E402
 
 from harness import Suite  # noqa: E402
+from torch_hyplora import expmap, logmap  # noqa: E402
 
 torch.set_default_dtype(torch.float64)
 s = Suite()
 TOL = 1e-4
-
-
-def expmap(form, v, K):
-    c = torch.sqrt(K)
-    n = torch.linalg.norm(v, dim=-1, keepdim=True)
-    if form == "released":
-        n = torch.clamp(n, min=1e-7)
-    return c * torch.sinh(torch.clamp(n / c, max=12.0)) * v / n
-
-
-def logmap(form, y, K):
-    c = torch.sqrt(K)
-    m = torch.linalg.norm(y, dim=-1, keepdim=True)
-    if form == "consistent":
-        return c * torch.acosh(torch.sqrt(m * m + K) / c) * y / m
-    theta = torch.sqrt(m * m + 1 / K) / c
-    arc = torch.where(theta < 1.01, torch.sqrt(2 * torch.clamp(theta - 1, min=1e-6)),
-                      torch.acosh(torch.clamp(theta, min=1.0)))
-    return c * arc * y / torch.clamp(m, min=1e-7)
 
 
 def reference(method, form, x, A, B, h0, dh, k, sc, scaling, keep, p):
@@ -61,7 +43,7 @@ def reference(method, form, x, A, B, h0, dh, k, sc, scaling, keep, p):
         K = torch.nn.functional.softplus(t["k"]) + 1e-6
         u = expmap(form, xd / t["s"], K)
         delta = logmap(form, u @ t["A"].T @ t["B"].T, K)
-    h = torch.tensor(h0) + scaling * delta
+    h = torch.tensor(h0) + scaling * delta  # (torch_hyplora.delta, opened up to reach u)
     L = (h * torch.tensor(dh)).sum()
     k_scale = 0.0
     if method == "hyplora":

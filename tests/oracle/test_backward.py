@@ -33,6 +33,7 @@ import numpy as np  # noqa: E402
 
 from checkpoints import make_model, rewrite, sharpen  # noqa: E402
 from harness import Suite  # noqa: E402
+from torch_hyplora import delta  # noqa: E402
 from torch_llama import layer, load_safetensors_dir, reference, rope_tables  # noqa: E402
 
 torch.set_default_dtype(torch.float64)
@@ -233,10 +234,155 @@ def case_loss_tied():
     print("     tied, down to layer 1: the embedding from the head only, worst %.2g" % w)
 
 
+# ---- adapters ----
+
+MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def module_shape(cfg, m):
+    D, F = cfg["hidden_size"], cfg["intermediate_size"]
+    hd = cfg.get("head_dim", D // cfg["num_attention_heads"])
+    qd, kvd = cfg["num_attention_heads"] * hd, cfg["num_key_value_heads"] * hd
+    return {"q_proj": (D, qd), "k_proj": (D, kvd), "v_proj": (D, kvd), "o_proj": (qd, D),
+            "gate_proj": (D, F), "up_proj": (D, F), "down_proj": (F, D)}[m]
+
+
+def make_plan(cfg, plan, seed):
+    """plan: {(layer, module): (method, form)}; random non-zero A, B, k, s for each."""
+    r = np.random.default_rng(seed)
+    out = {}
+    for (l, m), (method, form) in sorted(plan.items()):
+        n_in, n_out = module_shape(cfg, m)
+        rank = 4
+        out[(l, m)] = dict(method=method, form=form, rank=rank,
+                           scaling=float(np.float32((128 if method == "hyplora" else 64) / 32)),
+                           A=r.uniform(-1, 1, (rank, n_in)).astype(np.float32) / np.sqrt(n_in),
+                           B=(r.standard_normal((n_out, rank)) * 0.5).astype(np.float32),
+                           # the released form with K > 1 has a dead zone near y = 0 where neither k
+                           # nor s moves the output (docs/hyplora.md): K < 1 keeps it away
+                           k=float(np.float32(r.uniform(-2, 0.3) if form == "released" else r.uniform(-1, 2))),
+                           s=float(np.float32(np.sqrt(n_in) * r.uniform(0.3, 1))))
+    return out
+
+
+def run_adapters(model_dir, lowest, lengths, T, tokens, targets, adapters):
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, "adapters.txt"), "w") as f:
+            for (l, m), a in adapters.items():
+                mi = MODULES.index(m)
+                f.write("%d %d %s %s %d %r %r %r\n" % (l, mi, a["method"], a["form"], a["rank"], a["scaling"], a["k"],
+                                                       a["s"]))
+                a["A"].tofile(os.path.join(d, "%d.%d.A.f32" % (l, mi)))
+                a["B"].tofile(os.path.join(d, "%d.%d.B.f32" % (l, mi)))
+        r = subprocess.run([DUMP, model_dir, "loss", str(lowest), str(T), ",".join(map(str, lengths)),
+                            ",".join(str(int(t)) for t in tokens.ravel()),
+                            ",".join(str(int(t)) for t in targets.ravel()), d], capture_output=True, text=True)
+        assert r.returncode == 0 and "runtime error" not in r.stderr, \
+            "backward_dump exited %d: %s" % (r.returncode, r.stderr)
+        got = {}
+        for (l, m) in adapters:
+            mi = MODULES.index(m)
+            rd = lambda name: np.fromfile(os.path.join(d, "%d.%d.%s.f32" % (l, mi, name)), dtype="<f4")  # noqa: E731
+            got[(l, m)] = (rd("dA"), rd("dB"), rd("dks"))
+        weights = [f for f in os.listdir(d) if f.startswith("model.")]
+    return float(r.stdout.split()[1]), got, weights
+
+
+def expected_adapters(model_dir, lengths, tokens, targets, adapters):
+    cfg, W = load_safetensors_dir(model_dir)
+    params = {key: {n: torch.tensor(np.float64(a[n[0]]) if n[0] in "ks" else a[n].astype(np.float64),
+                                    requires_grad=True) for n in ("A", "B", "k", "k_log", "s")}
+              for key, a in adapters.items()}
+    total, count = 0, 0
+    for b, n in enumerate(lengths):
+        ids = torch.tensor([int(t) for t in tokens[b, :n]])
+        cos, sin = rope_tables(cfg, n)
+        x = W["model.embed_tokens.weight"][ids]
+        for index in range(cfg["num_hidden_layers"]):
+            def adapt(module, inp, index=index):
+                key = (index, module)
+                if key not in adapters:
+                    return None
+                a, p = adapters[key], params[key]
+                return delta(a["method"], a["form"], inp, p["A"], p["B"], p["k"], p["s"], a["scaling"], p["k_log"])
+            x = layer(cfg, W, index, x, cos, sin, adapt)
+        head = W.get("lm_head.weight", W["model.embed_tokens.weight"])
+        logits = (x / torch.sqrt((x * x).mean(-1, keepdim=True) + cfg["rms_norm_eps"]) * W["model.norm.weight"]) @ head.T
+        tg = torch.tensor([int(t) for t in targets[b, :n]])
+        keep = tg >= 0
+        total = total - torch.log_softmax(logits, dim=-1)[keep, tg[keep]].sum()
+        count += int(keep.sum())
+    loss = total / count
+    loss.backward()
+    grad = lambda t: t.grad.numpy() if t.grad is not None else np.zeros(t.shape)  # noqa: E731 (LoRA: no k, s)
+    out = {}
+    for key, p in params.items():
+        g = {n: grad(p[n]) for n in ("A", "B", "s")}
+        # dk is the sum of its parts through exp_o and log_o, which can nearly cancel: it is
+        # judged against the size of the parts
+        g["k"], g["k_scale"] = grad(p["k"]) + grad(p["k_log"]), abs(grad(p["k"])) + abs(grad(p["k_log"]))
+        out[key] = g
+    return float(loss), out
+
+
+def check_adapters(model_dir, plan, lengths, seed):
+    cfg, _ = load_safetensors_dir(model_dir)
+    V = cfg["vocab_size"]
+    T, B = max(lengths), len(lengths)
+    r = np.random.default_rng(seed)
+    tokens = r.integers(0, V, (B, T))
+    targets = np.full((B, T), -1)
+    for b, n in enumerate(lengths):
+        targets[b, :n - 1] = tokens[b, 1:n]
+    adapters = make_plan(cfg, plan, seed)
+    lowest = min(l for l, _ in plan)
+    got_loss, got, weights = run_adapters(model_dir, lowest, lengths, T, tokens, targets, adapters)
+    want_loss, want = expected_adapters(model_dir, lengths, tokens, targets, adapters)
+    assert not weights, "frozen weights got gradients: %s" % weights[:3]
+    assert abs(got_loss - want_loss) <= 1e-5 * want_loss, (got_loss, want_loss)
+    worst = 0.0
+    for key, a in adapters.items():
+        dA, dB, dks = got[key]
+        try:
+            worst = max(worst, close("dA", dA, want[key]["A"]), close("dB", dB, want[key]["B"]))
+            if a["method"] == "hyplora":
+                for i, n in enumerate(("k", "s")):
+                    g, w_ = float(dks[i]), float(want[key][n])
+                    # (in the released form's dead zone neither k nor s moves the output: a
+                    # gradient a millionth of the adapter's A gradient counts as zero)
+                    floor = 1e-6 * float(np.abs(want[key]["A"]).max())
+                    scale = max(abs(w_), float(want[key].get(n + "_scale", 0)), floor)
+                    assert abs(g - w_) <= TOL * scale, "d%s: got %.9g, want %.9g (scale %.3g)" % (n, g, w_, scale)
+                    worst = max(worst, abs(g - w_) / scale)
+            else:
+                assert not dks.any(), "LoRA got dk, ds: %s" % dks
+        except AssertionError as e:
+            raise AssertionError("adapter %s (%s %s): %s" % (key, a["method"], a["form"], e))
+    return got_loss, worst
+
+
+def case_adapters():
+    d = make_model(suite, HYPLORA, "adapters", "--hidden", 48, "--heads", 4, "--kv-heads", 2, "--layers", 3,
+                   "--intermediate", 64, "--vocab", 200, "--no-tokenizer", "--dtype", "f32", "--seed", 9)
+    rewrite(d, lambda t: sharpen(t, rng))
+    every = [(l, m) for l in range(3) for m in MODULES]
+    paper = [(l, m) for l in range(3) for m in ("q_proj", "k_proj", "v_proj", "up_proj", "down_proj")]
+    for name, plan in (("LoRA on every module", {k: ("lora", "consistent") for k in every}),
+                       ("HypLoRA (consistent) on q, k, v, up, down", {k: ("hyplora", "consistent") for k in paper}),
+                       ("HypLoRA (released) on every module", {k: ("hyplora", "released") for k in every}),
+                       ("mixed: HypLoRA on layer 2, LoRA on layer 1, none on 0",
+                        {**{(2, m): ("hyplora", "consistent") for m in MODULES},
+                         **{(1, m): ("lora", "consistent") for m in ("q_proj", "v_proj", "down_proj")}})):
+        loss, w = check_adapters(d, plan, [11, 8, 5], len(plan))
+        print("     %s: loss %.4f, worst %.2g" % (name, loss, w))
+
+
 suite.check("GQA, every layer, padded batch: dx_in and every weight gradient", case_gqa)
 suite.check("MHA with biases and llama3 rope scaling", case_mha_bias_llama3)
 suite.check("BF16 checkpoint widened to float32 at load", case_requires_f32)
 suite.check("cross-entropy and every weight's gradient, untied head, down to the embedding or to layer 2",
             case_loss_untied)
 suite.check("cross-entropy and every weight's gradient, tied head", case_loss_tied)
+suite.check("adapters (LoRA, HypLoRA both forms, a mixed plan): loss and dA, dB, dk, ds; frozen weights untouched",
+            case_adapters)
 suite.done()

@@ -67,8 +67,9 @@ int main(int argc, char **argv)
     float *dx = calloc(n * in, sizeof *dx);
     hp_adapter_cache c;
     hp_err err = {{0}};
-    if (hp_adapter_cache_init(&c, &a, N, &err) || hp_adapter_forward(&a, x, N, keep, &c, h, &err) ||
-        hp_adapter_backward(&a, &c, dh, N, keep, dx, &err) || hp_adapter_backward(&a, &c, dh, N, keep, dx, &err)) {
+    if (hp_adapter_cache_init(&c, &a, N, &err) || hp_adapter_forward(&a, x, N, keep, &c, h, out, &err) ||
+        hp_adapter_backward(&a, &c, dh, out, N, keep, dx, &err) ||
+        hp_adapter_backward(&a, &c, dh, out, N, keep, dx, &err)) {
         fprintf(stderr, "adapter_dump: %s\n", err.msg);
         return 1;
     }

@@ -8,6 +8,11 @@
  *       the mean cross-entropy over the targets (-1: none) and its backward pass down to
  *       layer LOWEST; prints the loss and the number of targets, and writes the gradient of
  *       every weight it reaches (the embedding when LOWEST is 0, the head when untied).
+ *       When DIR/adapters.txt exists the weights are frozen and adapters are trained
+ *       instead: one line per adapter, "LAYER MODULE lora|hyplora consistent|released RANK
+ *       SCALING K S" (MODULE 0..6: q k v o gate up down), with its matrices in
+ *       DIR/L.M.A.f32 [RANK, in] and DIR/L.M.B.f32 [out, RANK]; the gradients go to
+ *       DIR/L.M.dA.f32, DIR/L.M.dB.f32 and DIR/L.M.dks.f32 (dk, ds).
  *
  * LENGTHS: comma-separated, one per sequence (B of them); TOKENS and TARGETS: B*T comma-
  * separated ids (padding positions included). Gradients go to DIR/<Hugging Face name>.f32,
@@ -51,6 +56,92 @@ typedef struct grad_slot {
     size_t size;
     float **slot;
 } grad_slot;
+
+static float *read_f32(const char *dir, const char *name, size_t n)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    float *p = malloc(n * sizeof *p);
+    if (!f || fread(p, sizeof *p, n, f) != n) {
+        fprintf(stderr, "backward_dump: cannot read %zu floats of %s\n", n, path);
+        exit(1);
+    }
+    fclose(f);
+    return p;
+}
+
+/* The adapters of DIR/adapters.txt, attached to the model's layers; their count. */
+typedef struct adapter_slot {
+    hp_adapter a;
+    int layer, module;
+    float k, s, dk, ds;
+} adapter_slot;
+
+static int in_out(const hp_config *c, int m, int *in, int *out)
+{
+    int d = c->hidden_size, f = c->intermediate_size, qd = c->n_heads * c->head_dim;
+    int kvd = c->n_kv_heads * c->head_dim;
+    const int ins[] = {d, d, d, qd, d, d, f}, outs[] = {qd, kvd, kvd, d, f, f, d};
+    if (m < 0 || m >= HP_N_MODULES)
+        return -1;
+    *in = ins[m], *out = outs[m];
+    return 0;
+}
+
+static size_t load_adapters(hp_fwd_model *fm, const char *dir, adapter_slot *slots, size_t cap)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/adapters.txt", dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = 0;
+    char method[16], form[16];
+    adapter_slot *s = slots;
+    while (n < cap && fscanf(f, "%d %d %15s %15s %d %f %f %f", &s->layer, &s->module, method, form, &s->a.rank,
+                             &s->a.scaling, &s->k, &s->s) == 8) {
+        hp_adapter *a = &s->a;
+        if (s->layer < 0 || s->layer >= fm->config.n_layers || in_out(&fm->config, s->module, &a->in, &a->out)) {
+            fprintf(stderr, "backward_dump: bad adapter line %zu\n", n + 1);
+            exit(2);
+        }
+        a->method = strcmp(method, "hyplora") ? HP_ADAPTER_LORA : HP_ADAPTER_HYPLORA;
+        a->form = strcmp(form, "released") ? HP_HYP_CONSISTENT : HP_HYP_RELEASED;
+        char name[64];
+        snprintf(name, sizeof name, "%d.%d.A.f32", s->layer, s->module);
+        a->A = read_f32(dir, name, (size_t)a->rank * a->in);
+        snprintf(name, sizeof name, "%d.%d.B.f32", s->layer, s->module);
+        a->B = read_f32(dir, name, (size_t)a->out * a->rank);
+        a->dA = calloc((size_t)a->rank * a->in, sizeof(float));
+        a->dB = calloc((size_t)a->out * a->rank, sizeof(float));
+        a->k = &s->k, a->s = &s->s, a->dk = &s->dk, a->ds = &s->ds;
+        fm->layers[s->layer].adapter[s->module] = a;
+        n++, s++;
+    }
+    fclose(f);
+    return n;
+}
+
+static int save_adapters(const char *dir, adapter_slot *slots, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        hp_adapter *a = &slots[i].a;
+        char name[64];
+        snprintf(name, sizeof name, "%d.%d.dA", slots[i].layer, slots[i].module);
+        if (save(dir, name, a->dA, (size_t)a->rank * a->in))
+            return -1;
+        snprintf(name, sizeof name, "%d.%d.dB", slots[i].layer, slots[i].module);
+        if (save(dir, name, a->dB, (size_t)a->out * a->rank))
+            return -1;
+        float dks[2] = {slots[i].dk, slots[i].ds};
+        snprintf(name, sizeof name, "%d.%d.dks", slots[i].layer, slots[i].module);
+        if (save(dir, name, dks, 2))
+            return -1;
+        free(a->A), free(a->B), free(a->dA), free(a->dB);
+    }
+    return 0;
+}
 
 static size_t layer_slots(const hp_fwd_model *fm, int l, hp_bwd_layer_grads *g, grad_slot *out)
 {
@@ -111,6 +202,8 @@ int main(int argc, char **argv)
     hp_model *m = hp_model_open(argv[1], &err);
     hp_fwd_options o = {.weights = HP_FWD_WEIGHTS_F32};
     hp_fwd_model *fm = m ? hp_fwd_load(m, &o, &err) : NULL;
+    static adapter_slot adapters[64 * HP_N_MODULES];
+    size_t n_adapters = fm && loss_mode ? load_adapters(fm, argv[argc - 1], adapters, 64 * HP_N_MODULES) : 0;
     hp_fwd_acts *acts = fm ? hp_fwd_acts_new(fm, B, T, true, &err) : NULL;
     hp_bwd_work *w = acts ? hp_bwd_work_new(fm, B, T, &err) : NULL;
     if (!w) {
@@ -131,9 +224,9 @@ int main(int argc, char **argv)
     hp_bwd_model_grads mg = {.layers = lg};
     grad_slot *slots = calloc((size_t)c->n_layers * 12 + 3, sizeof *slots);
     size_t k = 0;
-    for (int l = index; l < (loss_mode ? c->n_layers : index + 1); l++)
+    for (int l = index; l < (loss_mode ? c->n_layers : index + 1) && !n_adapters; l++)
         k += layer_slots(fm, l, &lg[l], slots + k);
-    if (loss_mode) {
+    if (loss_mode && !n_adapters) {
         slots[k++] = (grad_slot){"model.norm.weight", d, &mg.final_norm};
         if (index == 0 || fm->tied)
             slots[k++] = (grad_slot){"model.embed_tokens.weight", V * d, &mg.embedding};
@@ -148,7 +241,8 @@ int main(int argc, char **argv)
     if (rc == 0 && loss_mode) {
         double loss;
         size_t count;
-        rc = hp_bwd_loss(fm, acts, tokens, targets, lengths, B, T, index, &mg, w, &loss, &count, &err);
+        rc = hp_bwd_loss(fm, acts, tokens, targets, lengths, B, T, index, n_adapters ? NULL : &mg, w, &loss,
+                         &count, &err);
         if (rc == 0)
             printf("loss %.17g targets %zu\n", loss, count);
     } else if (rc == 0) {
@@ -175,6 +269,8 @@ int main(int argc, char **argv)
             return 1;
         free(*slots[i].slot);
     }
+    if (save_adapters(dir, adapters, n_adapters))
+        return 1;
     free(slots), free(lg), free(dx), free(tokens), free(targets);
     hp_bwd_work_free(w);
     hp_fwd_acts_free(acts);
