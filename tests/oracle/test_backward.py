@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 from checkpoints import make_model, rewrite, sharpen  # noqa: E402
 from harness import Suite  # noqa: E402
 from torch_hyplora import delta  # noqa: E402
-from torch_llama import layer, load_safetensors_dir, reference, rope_tables  # noqa: E402
+from torch_llama import layer, load_safetensors_dir, reference, rmsnorm, rope_tables  # noqa: E402
 
 torch.set_default_dtype(torch.float64)
 suite = Suite()
@@ -149,16 +149,54 @@ def case_requires_f32():
 
 # ---- the loss and the whole model ----
 
-def run_loss(model_dir, lowest, lengths, T, tokens, targets):
+def random_batch(cfg, lengths, seed, masked=0):
+    """Random tokens [B, T] and their targets (the next token; -1 on padding, at the last
+    position and on the first `masked` positions, a masked prompt)."""
+    T, B = max(lengths), len(lengths)
+    r = np.random.default_rng(seed)
+    tokens = r.integers(0, cfg["vocab_size"], (B, T))
+    targets = np.full((B, T), -1)
+    for b, n in enumerate(lengths):
+        targets[b, :n - 1] = tokens[b, 1:n]
+        targets[b, :min(masked, n - 1)] = -1
+    return tokens, targets
+
+
+def run_loss(model_dir, lowest, lengths, tokens, targets, prepare=None):
+    """backward_dump's loss mode: (loss, number of targets, {file stem: float32 array}).
+    prepare(dir) writes extra inputs (the adapters) first."""
     with tempfile.TemporaryDirectory() as d:
-        r = subprocess.run([DUMP, model_dir, "loss", str(lowest), str(T), ",".join(map(str, lengths)),
+        if prepare:
+            prepare(d)
+        r = subprocess.run([DUMP, model_dir, "loss", str(lowest), str(tokens.shape[1]), ",".join(map(str, lengths)),
                             ",".join(str(int(t)) for t in tokens.ravel()),
                             ",".join(str(int(t)) for t in targets.ravel()), d], capture_output=True, text=True)
         assert r.returncode == 0 and "runtime error" not in r.stderr, \
             "backward_dump exited %d: %s" % (r.returncode, r.stderr)
         words = r.stdout.split()
-        grads = {f[:-4]: np.fromfile(os.path.join(d, f), dtype="<f4") for f in os.listdir(d)}
-    return float(words[1]), int(words[3]), grads
+        out = {f[:-4]: np.fromfile(os.path.join(d, f), dtype="<f4") for f in os.listdir(d) if f.endswith(".f32")}
+    return float(words[1]), int(words[3]), out
+
+
+def torch_loss(cfg, W, lengths, tokens, targets, lowest=0, adapt_for=None):
+    """The mean cross-entropy over the targets, by torch_llama, sequence by sequence; nothing
+    below layer `lowest` gets a gradient; adapt_for(index) gives layer index's adapt
+    function (torch_llama.layer)."""
+    head = W.get("lm_head.weight", W["model.embed_tokens.weight"])
+    total, count = 0, 0
+    for b, n in enumerate(lengths):
+        cos, sin = rope_tables(cfg, n)
+        x = W["model.embed_tokens.weight"][torch.tensor([int(t) for t in tokens[b, :n]])]
+        for index in range(cfg["num_hidden_layers"]):
+            if index == lowest and lowest > 0:
+                x = x.detach()
+            x = layer(cfg, W, index, x, cos, sin, adapt_for(index) if adapt_for else None)
+        logits = rmsnorm(x, W["model.norm.weight"], cfg["rms_norm_eps"]) @ head.T
+        tg = torch.tensor([int(t) for t in targets[b, :n]])
+        keep = tg >= 0
+        total = total - torch.log_softmax(logits, dim=-1)[keep, tg[keep]].sum()
+        count += int(keep.sum())
+    return total / count, count
 
 
 def expected_loss(model_dir, lowest, lengths, tokens, targets):
@@ -171,39 +209,15 @@ def expected_loss(model_dir, lowest, lengths, tokens, targets):
     trainable |= {"lm_head.weight"} if not tied else set()
     trainable |= {k for k in W if any(k.startswith("model.layers.%d." % l) for l in range(lowest, L))}
     Wg = {k: (v.clone().requires_grad_(True) if k in trainable else v) for k, v in W.items()}
-    head = Wg.get("lm_head.weight", Wg["model.embed_tokens.weight"])
-    total, count = 0, 0
-    for b, n in enumerate(lengths):
-        ids = torch.tensor([int(t) for t in tokens[b, :n]])
-        cos, sin = rope_tables(cfg, n)
-        x = Wg["model.embed_tokens.weight"][ids]
-        for index in range(L):
-            if index == lowest and lowest > 0:
-                x = x.detach()  # nothing below the lowest layer gets a gradient
-            x = layer(cfg, Wg, index, x, cos, sin)
-        logits = (x / torch.sqrt((x * x).mean(-1, keepdim=True) + cfg["rms_norm_eps"])
-                  * Wg["model.norm.weight"]) @ head.T
-        tg = torch.tensor([int(t) for t in targets[b, :n]])
-        keep = tg >= 0
-        logp = torch.log_softmax(logits, dim=-1)
-        total = total - logp[keep, tg[keep]].sum()
-        count += int(keep.sum())
-    loss = total / count
+    loss, count = torch_loss(cfg, Wg, lengths, tokens, targets, lowest)
     loss.backward()
     return float(loss), count, {k: Wg[k].grad.numpy() for k in trainable}
 
 
 def check_loss(model_dir, lengths, lowest, seed):
     cfg, _ = load_safetensors_dir(model_dir)
-    V = cfg["vocab_size"]
-    T, B = max(lengths), len(lengths)
-    r = np.random.default_rng(seed)
-    tokens = r.integers(0, V, (B, T))
-    targets = np.full((B, T), -1)
-    for b, n in enumerate(lengths):
-        targets[b, :n - 1] = tokens[b, 1:n]
-        targets[b, :min(2, n - 1)] = -1     # a masked prompt: no loss on the first two
-    got_loss, got_n, got = run_loss(model_dir, lowest, lengths, T, tokens, targets)
+    tokens, targets = random_batch(cfg, lengths, seed, masked=2)
+    got_loss, got_n, got = run_loss(model_dir, lowest, lengths, tokens, targets)
     want_loss, want_n, want = expected_loss(model_dir, lowest, lengths, tokens, targets)
     assert got_n == want_n, (got_n, want_n)
     assert abs(got_loss - want_loss) <= 1e-5 * want_loss, (got_loss, want_loss)
@@ -265,27 +279,13 @@ def make_plan(cfg, plan, seed):
     return out
 
 
-def run_adapters(model_dir, lowest, lengths, T, tokens, targets, adapters):
-    with tempfile.TemporaryDirectory() as d:
-        with open(os.path.join(d, "adapters.txt"), "w") as f:
-            for (l, m), a in adapters.items():
-                mi = MODULES.index(m)
-                f.write("%d %d %s %s %d %r %r %r\n" % (l, mi, a["method"], a["form"], a["rank"], a["scaling"], a["k"],
-                                                       a["s"]))
-                a["A"].tofile(os.path.join(d, "%d.%d.A.f32" % (l, mi)))
-                a["B"].tofile(os.path.join(d, "%d.%d.B.f32" % (l, mi)))
-        r = subprocess.run([DUMP, model_dir, "loss", str(lowest), str(T), ",".join(map(str, lengths)),
-                            ",".join(str(int(t)) for t in tokens.ravel()),
-                            ",".join(str(int(t)) for t in targets.ravel()), d], capture_output=True, text=True)
-        assert r.returncode == 0 and "runtime error" not in r.stderr, \
-            "backward_dump exited %d: %s" % (r.returncode, r.stderr)
-        got = {}
-        for (l, m) in adapters:
+def write_adapters(d, adapters):
+    with open(os.path.join(d, "adapters.txt"), "w") as f:
+        for (l, m), a in adapters.items():
             mi = MODULES.index(m)
-            rd = lambda name: np.fromfile(os.path.join(d, "%d.%d.%s.f32" % (l, mi, name)), dtype="<f4")  # noqa: E731
-            got[(l, m)] = (rd("dA"), rd("dB"), rd("dks"))
-        weights = [f for f in os.listdir(d) if f.startswith("model.")]
-    return float(r.stdout.split()[1]), got, weights
+            f.write("%d %d %s %s %d %r %r %r\n" % (l, mi, a["method"], a["form"], a["rank"], a["scaling"], a["k"], a["s"]))
+            a["A"].tofile(os.path.join(d, "%d.%d.A.f32" % (l, mi)))
+            a["B"].tofile(os.path.join(d, "%d.%d.B.f32" % (l, mi)))
 
 
 def expected_adapters(model_dir, lengths, tokens, targets, adapters):
@@ -293,26 +293,16 @@ def expected_adapters(model_dir, lengths, tokens, targets, adapters):
     params = {key: {n: torch.tensor(np.float64(a[n[0]]) if n[0] in "ks" else a[n].astype(np.float64),
                                     requires_grad=True) for n in ("A", "B", "k", "k_log", "s")}
               for key, a in adapters.items()}
-    total, count = 0, 0
-    for b, n in enumerate(lengths):
-        ids = torch.tensor([int(t) for t in tokens[b, :n]])
-        cos, sin = rope_tables(cfg, n)
-        x = W["model.embed_tokens.weight"][ids]
-        for index in range(cfg["num_hidden_layers"]):
-            def adapt(module, inp, index=index):
-                key = (index, module)
-                if key not in adapters:
-                    return None
-                a, p = adapters[key], params[key]
-                return delta(a["method"], a["form"], inp, p["A"], p["B"], p["k"], p["s"], a["scaling"], p["k_log"])
-            x = layer(cfg, W, index, x, cos, sin, adapt)
-        head = W.get("lm_head.weight", W["model.embed_tokens.weight"])
-        logits = (x / torch.sqrt((x * x).mean(-1, keepdim=True) + cfg["rms_norm_eps"]) * W["model.norm.weight"]) @ head.T
-        tg = torch.tensor([int(t) for t in targets[b, :n]])
-        keep = tg >= 0
-        total = total - torch.log_softmax(logits, dim=-1)[keep, tg[keep]].sum()
-        count += int(keep.sum())
-    loss = total / count
+
+    def adapt_for(index):
+        def adapt(module, inp):
+            key = (index, module)
+            if key not in adapters:
+                return None
+            a, p = adapters[key], params[key]
+            return delta(a["method"], a["form"], inp, p["A"], p["B"], p["k"], p["s"], a["scaling"], p["k_log"])
+        return adapt
+    loss, _ = torch_loss(cfg, W, lengths, tokens, targets, adapt_for=adapt_for)
     loss.backward()
     grad = lambda t: t.grad.numpy() if t.grad is not None else np.zeros(t.shape)  # noqa: E731 (LoRA: no k, s)
     out = {}
@@ -327,18 +317,15 @@ def expected_adapters(model_dir, lengths, tokens, targets, adapters):
 
 def check_adapters(model_dir, plan, lengths, seed):
     cfg, _ = load_safetensors_dir(model_dir)
-    V = cfg["vocab_size"]
-    T, B = max(lengths), len(lengths)
-    r = np.random.default_rng(seed)
-    tokens = r.integers(0, V, (B, T))
-    targets = np.full((B, T), -1)
-    for b, n in enumerate(lengths):
-        targets[b, :n - 1] = tokens[b, 1:n]
+    tokens, targets = random_batch(cfg, lengths, seed)
     adapters = make_plan(cfg, plan, seed)
     lowest = min(l for l, _ in plan)
-    got_loss, got, weights = run_adapters(model_dir, lowest, lengths, T, tokens, targets, adapters)
+    got_loss, _, files = run_loss(model_dir, lowest, lengths, tokens, targets, lambda d: write_adapters(d, adapters))
     want_loss, want = expected_adapters(model_dir, lengths, tokens, targets, adapters)
+    weights = [f for f in files if f.startswith("model.")]
     assert not weights, "frozen weights got gradients: %s" % weights[:3]
+    got = {(l, m): tuple(files["%d.%d.%s" % (l, MODULES.index(m), n)] for n in ("dA", "dB", "dks"))
+           for (l, m) in adapters}
     assert abs(got_loss - want_loss) <= 1e-5 * want_loss, (got_loss, want_loss)
     worst = 0.0
     for key, a in adapters.items():
