@@ -13,6 +13,7 @@
 #include "hyplora/lorentz.h"
 #include "hyplora/adapter.h"
 #include "hyplora/backward.h"
+#include "hyplora/optim.h"
 #include "hyplora/dtype.h"
 #include "hyplora/error.h"
 #include "hyplora/file.h"
