@@ -12,33 +12,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dump_files.h"
 #include "hyplora.h"
 
 static char dir[4096];
 
 static void *load(const char *name, size_t bytes)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    void *p = malloc(bytes ? bytes : 1);
-    if (!f || !p || fread(p, 1, bytes, f) != bytes) {
-        fprintf(stderr, "adapter_dump: cannot read %zu bytes of %s\n", bytes, path);
-        exit(1);
-    }
-    fclose(f);
-    return p;
+    return dump_read(dir, name, bytes);
 }
 
 static void save(const char *name, const void *p, size_t bytes)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(p, 1, bytes, f) != bytes || fclose(f)) {
-        fprintf(stderr, "adapter_dump: cannot write %s\n", path);
-        exit(1);
-    }
+    dump_write(dir, name, p, bytes);
 }
 
 int main(int argc, char **argv)

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dump_files.h"
 #include "hyplora.h"
 
 enum { MAX_B = 64, MAX_TOKENS = 65536 };
@@ -40,13 +41,9 @@ static size_t parse_ints(const char *s, long *out, size_t cap)
 
 static int save(const char *dir, const char *name, const float *p, size_t n)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/%s.f32", dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(p, sizeof *p, n, f) != n || fclose(f)) {
-        fprintf(stderr, "backward_dump: cannot write %s\n", path);
-        return -1;
-    }
+    char file[300];
+    snprintf(file, sizeof file, "%s.f32", name);
+    dump_write(dir, file, p, n * sizeof *p);
     return 0;
 }
 
@@ -59,16 +56,7 @@ typedef struct grad_slot {
 
 static float *read_f32(const char *dir, const char *name, size_t n)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    float *p = malloc(n * sizeof *p);
-    if (!f || fread(p, sizeof *p, n, f) != n) {
-        fprintf(stderr, "backward_dump: cannot read %zu floats of %s\n", n, path);
-        exit(1);
-    }
-    fclose(f);
-    return p;
+    return dump_read(dir, name, n * sizeof(float));
 }
 
 /* The adapters of DIR/adapters.txt, attached to the model's layers; their count. */
@@ -246,15 +234,7 @@ int main(int argc, char **argv)
         if (rc == 0)
             printf("loss %.17g targets %zu\n", loss, count);
     } else if (rc == 0) {
-        dx = malloc(n * d * sizeof *dx);
-        char path[4200];
-        snprintf(path, sizeof path, "%s/dx_out.f32", dir);
-        FILE *fp = fopen(path, "rb");
-        if (!fp || fread(dx, sizeof *dx, n * d, fp) != n * d) {
-            fprintf(stderr, "backward_dump: cannot read %zu floats of %s\n", n * d, path);
-            return 1;
-        }
-        fclose(fp);
+        dx = read_f32(dir, "dx_out.f32", n * d);
         /* dx_in written over dx_out: the aliasing the header allows */
         rc = hp_bwd_layer(fm, index, acts, lengths, B, T, dx, dx, &lg[index], w, &err);
         if (rc == 0 && save(dir, "dx_in", dx, n * d))

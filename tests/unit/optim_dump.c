@@ -11,20 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dump_files.h"
 #include "hyplora.h"
 
 static float *read_f32(const char *dir, const char *name, size_t n)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    float *p = malloc(n * sizeof *p);
-    if (!f || fread(p, sizeof *p, n, f) != n) {
-        fprintf(stderr, "optim_dump: cannot read %zu floats of %s\n", n, path);
-        exit(1);
-    }
-    fclose(f);
-    return p;
+    return dump_read(dir, name, n * sizeof(float));
 }
 
 int main(int argc, char **argv)
@@ -63,11 +55,7 @@ int main(int argc, char **argv)
         hp_optim_update(&s, rate, 0, p + n / 2, gt + n / 2, n / 2, n - n / 2);
         printf("step %d lr %.17g norm %.17g\n", t, rate, norm);
     }
-    char path[4200];
-    snprintf(path, sizeof path, "%s/out.f32", dir);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(p, sizeof *p, n, f) != n || fclose(f))
-        return 1;
+    dump_write(dir, "out.f32", p, n * sizeof *p);
     hp_optim_free(&s);
     free(p);
     free(g);
