@@ -238,3 +238,14 @@ const char *hp_module_name(hp_module m)
                                                     "gate_proj", "up_proj", "down_proj"};
     return (unsigned)m < HP_N_MODULES ? NAMES[m] : "?";
 }
+
+int hp_module_shape(const hp_config *c, hp_module m, int *in, int *out)
+{
+    int d = c->hidden_size, f = c->intermediate_size, qd = c->n_heads * c->head_dim;
+    int kvd = c->n_kv_heads * c->head_dim;
+    const int ins[HP_N_MODULES] = {d, d, d, qd, d, d, f}, outs[HP_N_MODULES] = {qd, kvd, kvd, d, f, f, d};
+    if ((unsigned)m >= HP_N_MODULES)
+        return -1;
+    *in = ins[m], *out = outs[m];
+    return 0;
+}

@@ -14,6 +14,8 @@
 #include "hyplora/adapter.h"
 #include "hyplora/backward.h"
 #include "hyplora/optim.h"
+#include "hyplora/adapter_set.h"
+#include "hyplora/train_step.h"
 #include "hyplora/dtype.h"
 #include "hyplora/error.h"
 #include "hyplora/file.h"

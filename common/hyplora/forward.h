@@ -44,6 +44,9 @@ typedef enum hp_module {
 /* "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj". */
 const char *hp_module_name(hp_module m);
 
+/* The input and output widths of module m's matrix; -1 for an unknown module. */
+int hp_module_shape(const hp_config *c, hp_module m, int *in, int *out);
+
 /* One decoder layer's parameters. Vectors are views into hp_fwd_model.params; biases are
  * NULL when the model has none. */
 typedef struct hp_fwd_layer {

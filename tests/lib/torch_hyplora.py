@@ -2,6 +2,20 @@
 formulas there: LoRA, and HypLoRA in the consistent and the authors' released form."""
 import torch
 
+# The linear modules an adapter can wrap, in PEFT's names (the order of hp_module).
+MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def module_shape(cfg, m):
+    """(in, out) of module m's matrix in a Hugging Face config."""
+    D, F = cfg["hidden_size"], cfg["intermediate_size"]
+    hd = cfg.get("head_dim", D // cfg["num_attention_heads"])
+    qd, kvd = cfg["num_attention_heads"] * hd, cfg["num_key_value_heads"] * hd
+    return {"q_proj": (D, qd), "k_proj": (D, kvd), "v_proj": (D, kvd), "o_proj": (qd, D),
+            "gate_proj": (D, F), "up_proj": (D, F), "down_proj": (F, D)}[m]
+
+
+
 
 def expmap(form, v, K):
     """The space part of exp_o(v) on the hyperboloid of curvature -1/K, row by row."""
@@ -13,11 +27,14 @@ def expmap(form, v, K):
 
 
 def logmap(form, y, K):
-    """log_o of the points with space parts y (rows): sqrt(K) arccosh(t / sqrt(K)) y / |y|."""
+    """log_o of the points with space parts y (rows): sqrt(K) arccosh(t / sqrt(K)) y / |y|, in
+    its asinh form sqrt(K) asinh(|y| / sqrt(K)) y / |y| (test_lorentz.py checks the two agree),
+    which autograd can take at y = 0 (B = 0 at the start of training): there the norm is
+    held at 1e-150, where the factor is 1 and its derivative 0, as in the limit."""
     c = torch.sqrt(K)
-    m = torch.linalg.norm(y, dim=-1, keepdim=True)
+    m = torch.sqrt(torch.clamp((y * y).sum(-1, keepdim=True), min=1e-300))
     if form == "consistent":
-        return c * torch.acosh(torch.sqrt(m * m + K) / c) * y / m
+        return c * torch.asinh(m / c) * y / m
     theta = torch.sqrt(m * m + 1 / K) / c
     arc = torch.where(theta < 1.01, torch.sqrt(2 * torch.clamp(theta - 1, min=1e-6)),
                       torch.acosh(torch.clamp(theta, min=1.0)))

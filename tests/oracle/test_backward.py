@@ -33,8 +33,9 @@ import numpy as np  # noqa: E402
 
 from checkpoints import make_model, rewrite, sharpen  # noqa: E402
 from harness import Suite  # noqa: E402
-from torch_hyplora import delta  # noqa: E402
-from torch_llama import layer, load_safetensors_dir, reference, rmsnorm, rope_tables  # noqa: E402
+from torch_hyplora import MODULES, delta, module_shape  # noqa: E402
+from torch_train import random_batch, torch_loss  # noqa: E402
+from torch_llama import layer, load_safetensors_dir, reference, rope_tables  # noqa: E402
 
 torch.set_default_dtype(torch.float64)
 suite = Suite()
@@ -149,19 +150,6 @@ def case_requires_f32():
 
 # ---- the loss and the whole model ----
 
-def random_batch(cfg, lengths, seed, masked=0):
-    """Random tokens [B, T] and their targets (the next token; -1 on padding, at the last
-    position and on the first `masked` positions, a masked prompt)."""
-    T, B = max(lengths), len(lengths)
-    r = np.random.default_rng(seed)
-    tokens = r.integers(0, cfg["vocab_size"], (B, T))
-    targets = np.full((B, T), -1)
-    for b, n in enumerate(lengths):
-        targets[b, :n - 1] = tokens[b, 1:n]
-        targets[b, :min(masked, n - 1)] = -1
-    return tokens, targets
-
-
 def run_loss(model_dir, lowest, lengths, tokens, targets, prepare=None):
     """backward_dump's loss mode: (loss, number of targets, {file stem: float32 array}).
     prepare(dir) writes extra inputs (the adapters) first."""
@@ -176,27 +164,6 @@ def run_loss(model_dir, lowest, lengths, tokens, targets, prepare=None):
         words = r.stdout.split()
         out = {f[:-4]: np.fromfile(os.path.join(d, f), dtype="<f4") for f in os.listdir(d) if f.endswith(".f32")}
     return float(words[1]), int(words[3]), out
-
-
-def torch_loss(cfg, W, lengths, tokens, targets, lowest=0, adapt_for=None):
-    """The mean cross-entropy over the targets, by torch_llama, sequence by sequence; nothing
-    below layer `lowest` gets a gradient; adapt_for(index) gives layer index's adapt
-    function (torch_llama.layer)."""
-    head = W.get("lm_head.weight", W["model.embed_tokens.weight"])
-    total, count = 0, 0
-    for b, n in enumerate(lengths):
-        cos, sin = rope_tables(cfg, n)
-        x = W["model.embed_tokens.weight"][torch.tensor([int(t) for t in tokens[b, :n]])]
-        for index in range(cfg["num_hidden_layers"]):
-            if index == lowest and lowest > 0:
-                x = x.detach()
-            x = layer(cfg, W, index, x, cos, sin, adapt_for(index) if adapt_for else None)
-        logits = rmsnorm(x, W["model.norm.weight"], cfg["rms_norm_eps"]) @ head.T
-        tg = torch.tensor([int(t) for t in targets[b, :n]])
-        keep = tg >= 0
-        total = total - torch.log_softmax(logits, dim=-1)[keep, tg[keep]].sum()
-        count += int(keep.sum())
-    return total / count, count
 
 
 def expected_loss(model_dir, lowest, lengths, tokens, targets):
@@ -250,15 +217,6 @@ def case_loss_tied():
 
 # ---- adapters ----
 
-MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-
-
-def module_shape(cfg, m):
-    D, F = cfg["hidden_size"], cfg["intermediate_size"]
-    hd = cfg.get("head_dim", D // cfg["num_attention_heads"])
-    qd, kvd = cfg["num_attention_heads"] * hd, cfg["num_key_value_heads"] * hd
-    return {"q_proj": (D, qd), "k_proj": (D, kvd), "v_proj": (D, kvd), "o_proj": (qd, D),
-            "gate_proj": (D, F), "up_proj": (D, F), "down_proj": (F, D)}[m]
 
 
 def make_plan(cfg, plan, seed):

@@ -66,17 +66,6 @@ typedef struct adapter_slot {
     float k, s, dk, ds;
 } adapter_slot;
 
-static int in_out(const hp_config *c, int m, int *in, int *out)
-{
-    int d = c->hidden_size, f = c->intermediate_size, qd = c->n_heads * c->head_dim;
-    int kvd = c->n_kv_heads * c->head_dim;
-    const int ins[] = {d, d, d, qd, d, d, f}, outs[] = {qd, kvd, kvd, d, f, f, d};
-    if (m < 0 || m >= HP_N_MODULES)
-        return -1;
-    *in = ins[m], *out = outs[m];
-    return 0;
-}
-
 static size_t load_adapters(hp_fwd_model *fm, const char *dir, adapter_slot *slots, size_t cap)
 {
     char path[4200];
@@ -90,7 +79,7 @@ static size_t load_adapters(hp_fwd_model *fm, const char *dir, adapter_slot *slo
     while (n < cap && fscanf(f, "%d %d %15s %15s %d %f %f %f", &s->layer, &s->module, method, form, &s->a.rank,
                              &s->a.scaling, &s->k, &s->s) == 8) {
         hp_adapter *a = &s->a;
-        if (s->layer < 0 || s->layer >= fm->config.n_layers || in_out(&fm->config, s->module, &a->in, &a->out)) {
+        if (s->layer < 0 || s->layer >= fm->config.n_layers || hp_module_shape(&fm->config, s->module, &a->in, &a->out)) {
             fprintf(stderr, "backward_dump: bad adapter line %zu\n", n + 1);
             exit(2);
         }
