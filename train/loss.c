@@ -28,14 +28,16 @@ static const char *HELP =
     "  --no-train-on-inputs  count the response tokens only\n"
     "  --batch N             items per forward pass (4)\n"
     "  --limit N             the first N items of each file only\n"
-    "  --json                print a JSON object: the mean, counts and every item's loss\n" MODEL_SESSION_HELP
+    "  --json                print a JSON object: the mean, counts and every item's loss\n"
+    "  --adapter DIR         a LoRA or HypLoRA adapter (PEFT directory, as hyplora train\n"
+    "                        writes) on the model\n" MODEL_SESSION_HELP
     "  -h, --help            this text\n"
     "\n"
     "Example:\n"
     "  hyplora loss my-model notebooks-data/datasets/mawps/test.json --no-train-on-inputs\n";
 
 typedef struct loss_opts {
-    const char *model, *tokenizer;
+    const char *model, *tokenizer, *adapter;
     char **data;
     int n_data;
     hp_instruct_options inst;
@@ -46,13 +48,14 @@ typedef struct loss_opts {
 
 static bool parse_options(int argc, char **argv, loss_opts *o, int *status)
 {
-    enum { O_TEMPLATE = 256, O_CUTOFF, O_NOTOI, O_BATCH, O_LIMIT, O_JSON, O_TOK, O_W };
+    enum { O_TEMPLATE = 256, O_CUTOFF, O_NOTOI, O_BATCH, O_LIMIT, O_JSON, O_TOK, O_W, O_ADAPTER };
     static const struct option OPTS[] = {
         {"template", required_argument, NULL, O_TEMPLATE}, {"cutoff", required_argument, NULL, O_CUTOFF},
         {"no-train-on-inputs", no_argument, NULL, O_NOTOI}, {"batch", required_argument, NULL, O_BATCH},
         {"limit", required_argument, NULL, O_LIMIT},       {"json", no_argument, NULL, O_JSON},
         {"tokenizer", required_argument, NULL, O_TOK},     {"weights", required_argument, NULL, O_W},
-        {"help", no_argument, NULL, 'h'},                  {0, 0, 0, 0},
+        {"adapter", required_argument, NULL, O_ADAPTER},   {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
     };
     const char *cmd = "loss";
     int c;
@@ -81,6 +84,7 @@ static bool parse_options(int argc, char **argv, loss_opts *o, int *status)
             break;
         case O_JSON: o->json = true; break;
         case O_TOK: o->tokenizer = optarg; break;
+        case O_ADAPTER: o->adapter = optarg; break;
         case O_W:
             if (!model_session_weights(cmd, optarg, &o->weights))
                 return false;
@@ -251,6 +255,8 @@ int cmd_loss(int argc, char **argv)
     model_session s;
     reader r = {.o = &o};
     int rc = model_session_open(&s, o.model, o.tokenizer, o.weights, true, &err);
+    if (rc == 0 && o.adapter)
+        rc = model_session_adapter(&s, o.adapter, &err);
     r.tok = s.tok;
     if (rc == 0)
         rc = evaluate(&o, &s, &r, &err);

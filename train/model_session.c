@@ -53,8 +53,19 @@ int model_session_open(model_session *s, const char *path, const char *tokenizer
     return s->fm ? 0 : -1;
 }
 
+int model_session_adapter(model_session *s, const char *dir, hp_err *err)
+{
+    if (hp_adapter_set_load(&s->adapters, &s->fm->config, dir, err))
+        return hp_failctx(err, "--adapter %s", dir);
+    hp_adapter_set_attach(&s->adapters, s->fm);
+    return 0;
+}
+
 void model_session_close(model_session *s)
 {
+    if (s->fm)
+        hp_adapter_set_detach(&s->adapters, s->fm);
+    hp_adapter_set_free(&s->adapters);
     hp_fwd_free(s->fm);
     hp_tokenizer_free(s->tok);
     hp_model_close(s->model);

@@ -11,6 +11,7 @@ typedef struct model_session {
     hp_model *model;
     hp_fwd_model *fm;
     hp_tokenizer *tok; /* NULL when not needed and absent */
+    hp_adapter_set adapters; /* --adapter, attached to fm (n 0 without) */
 } model_session;
 
 /* Help text lines for the options below. */
@@ -33,6 +34,10 @@ hp_tokenizer *model_session_tokenizer(const hp_model *m, const char *path, const
  * required when need_tokenizer). */
 int model_session_open(model_session *s, const char *path, const char *tokenizer_path, hp_fwd_weights w,
                        bool need_tokenizer, hp_err *err);
+/* Loads the PEFT adapter directory dir (hyplora train's, or PEFT's plain LoRA) and puts its
+ * adapters on the model; before any hp_fwd_acts_new. */
+int model_session_adapter(model_session *s, const char *dir, hp_err *err);
+
 void model_session_close(model_session *s);
 
 #endif

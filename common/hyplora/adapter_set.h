@@ -61,4 +61,11 @@ int hp_adapter_set_lowest(const hp_adapter_set *s, int n_layers);
 int hp_adapter_set_save(const hp_adapter_set *s, const char *dir, const char *base_model, double k_grad_clip,
                         const char *plan_source, hp_err *err);
 
+/* Reads a PEFT adapter directory (adapter_model.safetensors, adapter_config.json) made for
+ * a model of config c, by hp_adapter_set_save or by PEFT for plain LoRA: the tensors give
+ * the modules and ranks (lora_k and lora_norm_scale mark HypLoRA ones), the config the
+ * scaling (lora_alpha; alpha_hyperbolic and form of its hyplora object; use_rslora). Fails
+ * naming the file and tensor on anything else, or on shapes that are not this model's. */
+int hp_adapter_set_load(hp_adapter_set *s, const hp_config *c, const char *dir, hp_err *err);
+
 #endif

@@ -111,17 +111,18 @@ def layer(cfg, W, index, x, cos, sin, adapt=None):
     return x + proj("mlp.down_proj", torch.nn.functional.silu(g) * u)
 
 
-def reference(model_dir, ids, loader=load_safetensors_dir, weights=None):
+def reference(model_dir, ids, loader=load_safetensors_dir, weights=None, adapt_for=None):
     """Logits [T, V] and hidden states [L+1, T, D] of one sequence, in float64. weights:
-    the (config, tensors) pair of loader(model_dir), when already loaded."""
+    the (config, tensors) pair of loader(model_dir), when already loaded; adapt_for(index):
+    the adapt function of layer index (see layer), for a model with adapters."""
     cfg, W = weights or loader(model_dir)
     cos, sin = rope_tables(cfg, len(ids))
     x = W["model.embed_tokens.weight"][torch.tensor(ids)]
     hidden = []
     for index in range(cfg["num_hidden_layers"]):
         hidden.append(x)
-        x = layer(cfg, W, index, x, cos, sin)
+        x = layer(cfg, W, index, x, cos, sin, adapt_for(index) if adapt_for else None)
     hidden.append(x)
     head = W.get("lm_head.weight", W["model.embed_tokens.weight"])
     logits = rmsnorm(x, W["model.norm.weight"], cfg["rms_norm_eps"]) @ head.T
-    return logits.numpy(), torch.stack(hidden).numpy()
+    return logits.detach().numpy(), torch.stack(hidden).detach().numpy()

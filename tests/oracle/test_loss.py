@@ -30,6 +30,8 @@ except ImportError:  # a clear failure, not a skip: this is the loss's only orac
 
 import harness  # noqa: E402
 from checkpoints import make_model, rewrite, sharpen, tokenize_texts  # noqa: E402
+import st_writer  # noqa: E402
+from torch_hyplora import MODULES, delta, module_shape  # noqa: E402
 from torch_llama import load_safetensors_dir, reference  # noqa: E402
 
 suite = harness.Suite()
@@ -125,14 +127,14 @@ def tokenize(texts):
     return [_tok_cache[t] for t in texts]
 
 
-def ref_logits(ids):
-    key = tuple(ids)
+def ref_logits(ids, adapt_for=None):
+    key = (tuple(ids), id(adapt_for))
     if key not in _logit_cache:
-        _logit_cache[key] = reference(MODEL, ids, weights=WEIGHTS)[0]
+        _logit_cache[key] = reference(MODEL, ids, weights=WEIGHTS, adapt_for=adapt_for)[0]
     return _logit_cache[key]
 
 
-def expected(items, template="alpaca", cutoff=256, train_on_inputs=True):
+def expected(items, template="alpaca", cutoff=256, train_on_inputs=True, adapt_for=None):
     """Every item's (n targets, truncated, summed NLL, ids), as LLM-Adapters builds them."""
     fulls = tokenize([fill(template, it, it["output"]) for it in items])
     prompts = tokenize([fill(template, it, "") for it in items])
@@ -146,7 +148,7 @@ def expected(items, template="alpaca", cutoff=256, train_on_inputs=True):
         if not train_on_inputs:
             k = min(len(prompt), cutoff)
             labels[:k] = [IGNORE] * min(k, len(labels))
-        logits = torch.tensor(ref_logits(ids), dtype=torch.float64)
+        logits = torch.tensor(ref_logits(ids, adapt_for), dtype=torch.float64)
         target = torch.tensor(labels[1:], dtype=torch.long)
         n = int((target != IGNORE).sum())
         per_token = torch.nn.functional.cross_entropy(logits[:-1], target, ignore_index=IGNORE, reduction="none")
@@ -320,6 +322,89 @@ def case_real_file():
         compare(got, expected(items, template, 256, train), template, 256, train, "gsm8k --limit 3 " + template)
 
 
+# ---- --adapter ----
+
+def write_peft(name, plan, rng, hyplora=None):
+    """A PEFT adapter directory written here: plan [(layer, module, kind)], kind "lora" or
+    "hyplora"; random non-zero A, B (and k, s). Returns (dir, adapt_for)."""
+    cfg = WEIGHTS[0]
+    d = suite.path(name)
+    os.makedirs(d)
+    tensors, values = [], {}
+    for layer, m, kind in plan:
+        n_in, n_out = module_shape(cfg, m)
+        part = "self_attn" if m in MODULES[:4] else "mlp"
+        prefix = "base_model.model.model.layers.%d.%s.%s." % (layer, part, m)
+        A = rng.uniform(-1, 1, (4, n_in)).astype(np.float32) / np.sqrt(n_in)
+        B = (rng.standard_normal((n_out, 4)) * 0.3).astype(np.float32)
+        tensors += [(prefix + "lora_A.weight", "F32", A.shape, A.tobytes()),
+                    (prefix + "lora_B.weight", "F32", B.shape, B.tobytes())]
+        v = {"kind": kind, "A": torch.tensor(A.astype(np.float64)), "B": torch.tensor(B.astype(np.float64))}
+        if kind == "hyplora":
+            k, s_ = np.float32(rng.uniform(-0.5, 1.5)), np.float32(np.sqrt(n_in) * rng.uniform(0.5, 1))
+            tensors += [(prefix + "lora_k", "F32", (), k.tobytes()), (prefix + "lora_norm_scale", "F32", (), s_.tobytes())]
+            v["k"], v["s"] = torch.tensor(float(k)), torch.tensor(float(s_))
+        values[(layer, m)] = v
+    st_writer.write(os.path.join(d, "adapter_model.safetensors"), tensors, metadata={"format": "pt"})
+    config = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": 4, "lora_alpha": 16, "lora_dropout": 0.05,
+              "target_modules": sorted({m for _, m, _ in plan}), "base_model_name_or_path": MODEL}
+    if hyplora:
+        config["hyplora"] = hyplora
+    with open(os.path.join(d, "adapter_config.json"), "w") as f:
+        json.dump(config, f)
+    form = (hyplora or {}).get("form", "consistent")
+
+    def adapt_for(index):
+        def adapt(module, inp):
+            v = values.get((index, module))
+            if v is None:
+                return None
+            alpha = 16 if v["kind"] == "lora" else hyplora["alpha_hyperbolic"]
+            return delta(v["kind"], form, inp, v["A"], v["B"], v.get("k"), v.get("s"), alpha / 4)
+        return adapt
+    return d, adapt_for
+
+
+def case_adapter():
+    rng = np.random.default_rng(8)
+    plan = [(0, "q_proj", "lora"), (0, "v_proj", "lora"), (1, "k_proj", "hyplora"), (1, "up_proj", "hyplora"),
+            (1, "down_proj", "hyplora")]
+    for form in ("consistent", "released"):
+        d, adapt_for = write_peft("adapter-" + form, plan, rng, {"form": form, "alpha_hyperbolic": 32})
+        got = loss_json(HAND_PATH, REAL_PATH, "--adapter", d)
+        compare(got, expected(ITEMS, adapt_for=adapt_for), "alpaca", 256, True, "adapter, HypLoRA " + form)
+        plain = loss_json(HAND_PATH, REAL_PATH)
+        assert abs(plain["mean_loss"] - got["mean_loss"]) > 1e-3, "the adapter changed nothing"
+    # plain LoRA as PEFT writes it (no hyplora object), on every module of layer 0
+    d, adapt_for = write_peft("adapter-lora", [(0, m, "lora") for m in MODULES], rng)
+    compare(loss_json(HAND_PATH, "--adapter", d), expected(HAND, adapt_for=adapt_for), "alpaca", 256, True,
+            "adapter, PEFT LoRA on every module")
+
+
+def case_adapter_errors():
+    rng = np.random.default_rng(9)
+    d, _ = write_peft("bad-layer", [(5, "q_proj", "lora")], rng)
+    r = suite.run("loss", MODEL, HAND_PATH, "--adapter", d)
+    assert r.code == 1 and "layer 5" in r.err and "another model" in r.err, r.err
+    d, _ = write_peft("bad-shape", [(0, "q_proj", "lora")], rng)
+    st = os.path.join(d, "adapter_model.safetensors")
+    A = np.zeros((4, 32), np.float32)
+    B = np.zeros((64, 4), np.float32)
+    pre = "base_model.model.model.layers.0.self_attn.q_proj."
+    st_writer.write(st, [(pre + "lora_A.weight", "F32", A.shape, A.tobytes()),
+                         (pre + "lora_B.weight", "F32", B.shape, B.tobytes())])
+    r = suite.run("loss", MODEL, HAND_PATH, "--adapter", d)
+    assert r.code == 1 and "another model shape" in r.err and "q_proj" in r.err, r.err
+    st_writer.write(st, [(pre + "lora_A.weight", "F32", A.shape, A.tobytes())])
+    r = suite.run("loss", MODEL, HAND_PATH, "--adapter", d)
+    assert r.code == 1 and "lora_B.weight is missing" in r.err, r.err
+    st_writer.write(st, [("model.layers.0.q_proj.weight", "F32", A.shape, A.tobytes())])
+    r = suite.run("loss", MODEL, HAND_PATH, "--adapter", d)
+    assert r.code == 1 and "model.layers.0.q_proj.weight" in r.err and "PEFT" in r.err, r.err
+    r = suite.run("loss", MODEL, HAND_PATH, "--adapter", suite.path("no-such-adapter"))
+    assert r.code == 1 and "no-such-adapter" in r.err, r.err
+
+
 def case_errors():
     def bad(name, text):
         path = suite.path(name)
@@ -351,6 +436,10 @@ def case_errors():
     assert r.out == "", r.out
 
 
+suite.check("--adapter: LoRA and HypLoRA (both forms) written as PEFT directories, against the reference",
+            case_adapter)
+suite.check("--adapter: another model's layers or shapes, a missing tensor, a foreign name: clear errors",
+            case_adapter_errors)
 suite.check("alpaca: prompt and response tokens, and response only", case_template("alpaca"))
 suite.check("llm-adapters: prompt and response tokens, and response only", case_template("llm-adapters"))
 suite.check("defaults are alpaca, cutoff 256", case_default_template)
