@@ -40,6 +40,24 @@ hp_fwd_cache *hp_fwd_cache_new(const hp_fwd_model *fm, int batch, int capacity, 
         *views[i] = p;
         p += sizes[i];
     }
+    /* the adapters' buffers for a step of `batch` rows */
+    kc->n_layers = c->n_layers;
+    for (int l = 0; l < c->n_layers; l++)
+        for (int m = 0; m < HP_N_MODULES; m++) {
+            const hp_adapter *a = fm->layers[l].adapter[m];
+            if (!a)
+                continue;
+            if (!kc->adapter_cache &&
+                !(kc->adapter_cache = hp_calloc((size_t)c->n_layers, sizeof *kc->adapter_cache, "the adapter caches",
+                                                err))) {
+                hp_fwd_cache_free(kc);
+                return NULL;
+            }
+            if (hp_adapter_cache_init(&kc->adapter_cache[l][m], a, batch, err)) {
+                hp_fwd_cache_free(kc);
+                return NULL;
+            }
+        }
     return kc;
 }
 
@@ -47,9 +65,29 @@ void hp_fwd_cache_free(hp_fwd_cache *c)
 {
     if (!c)
         return;
+    for (int l = 0; c->adapter_cache && l < c->n_layers; l++)
+        for (int m = 0; m < HP_N_MODULES; m++)
+            hp_adapter_cache_free(&c->adapter_cache[l][m]);
+    free(c->adapter_cache);
     free(c->block);
     free(c->len);
     free(c);
+}
+
+/* Module m's adapter update on the step's n rows (no dropout: inference). The cache must
+ * have been made after the adapters were put on the model. */
+static int step_adapt(const hp_fwd_model *fm, hp_fwd_cache *c, int l, hp_module m, const float *x, size_t n, float *h,
+                      size_t ldh, hp_err *err)
+{
+    const hp_adapter *a = fm->layers[l].adapter[m];
+    if (!a)
+        return 0;
+    if (!c->adapter_cache || !c->adapter_cache[l][m].capacity)
+        return hp_fail(err, "decoding: layer %d's %s adapter was put on after the KV cache was made", l,
+                       hp_module_name(m));
+    if (hp_adapter_forward(a, x, (int)n, NULL, &c->adapter_cache[l][m], h, ldh, err))
+        return hp_failctx(err, "layer %d, %s adapter", l, hp_module_name(m));
+    return 0;
 }
 
 static int check_step(const hp_fwd_model *fm, const hp_fwd_cache *c, const int32_t *tokens, int B, hp_err *err)
@@ -76,10 +114,6 @@ int hp_fwd_decode(const hp_fwd_model *fm, hp_fwd_cache *c, const int32_t *tokens
 {
     if (check_step(fm, c, tokens, B, err))
         return -1;
-    for (int l = 0; l < fm->config.n_layers; l++)
-        for (int m = 0; m < HP_N_MODULES; m++)
-            if (fm->layers[l].adapter[m])
-                return hp_fail(err, "decoding: the model has adapters, which the decoding step does not run yet");
     const hp_config *cf = &fm->config;
     int d = cf->hidden_size, f = cf->intermediate_size, hd = cf->head_dim, half = hd / 2;
     size_t kvd = (size_t)cf->n_kv_heads * hd, qd = (size_t)cf->n_heads * hd, n = (size_t)B;
@@ -93,6 +127,10 @@ int hp_fwd_decode(const hp_fwd_model *fm, hp_fwd_cache *c, const int32_t *tokens
         const hp_fwd_layer *W = &fm->layers[l];
         fwd_rmsnorm(fm, c->xn, c->x, W->attn_norm, n, d);
         fwd_project_qkv(fm, W, c->qkv, c->xn, n, c->scratch);
+        if (step_adapt(fm, c, l, HP_MODULE_Q, c->xn, n, c->qkv, ld, err) ||
+            step_adapt(fm, c, l, HP_MODULE_K, c->xn, n, c->qkv + qd, ld, err) ||
+            step_adapt(fm, c, l, HP_MODULE_V, c->xn, n, c->qkv + qd + kvd, ld, err))
+            return -1;
         for (int b = 0; b < B; b++) {
             const float *cs = c->rope_cos + (size_t)b * half, *sn = c->rope_sin + (size_t)b * half;
             float *q = c->qkv + b * ld;
@@ -104,12 +142,19 @@ int hp_fwd_decode(const hp_fwd_model *fm, hp_fwd_cache *c, const int32_t *tokens
         }
         fwd_attention_cached(fm, c, l, c->att, c->qkv, B, c->scores);
         fwd_linear(fm, c->xn, (size_t)d, c->att, &W->wo, NULL, n, c->scratch); /* xn as scratch for o_proj */
+        if (step_adapt(fm, c, l, HP_MODULE_O, c->att, n, c->xn, (size_t)d, err))
+            return -1;
         for (size_t i = 0; i < n * d; i++)
             c->x_mid[i] = c->x[i] + c->xn[i];
         fwd_rmsnorm(fm, c->xn, c->x_mid, W->mlp_norm, n, d);
         fwd_project_gate_up(fm, W, c->gate_up, c->xn, n, c->scratch);
+        if (step_adapt(fm, c, l, HP_MODULE_GATE, c->xn, n, c->gate_up, 2 * (size_t)f, err) ||
+            step_adapt(fm, c, l, HP_MODULE_UP, c->xn, n, c->gate_up + f, 2 * (size_t)f, err))
+            return -1;
         fwd_swiglu(fm, c->act, c->gate_up, n, f);
         fwd_linear(fm, c->xn, (size_t)d, c->act, &W->w_down, NULL, n, c->scratch);
+        if (step_adapt(fm, c, l, HP_MODULE_DOWN, c->act, n, c->xn, (size_t)d, err))
+            return -1;
         for (size_t i = 0; i < n * d; i++)
             c->x[i] = c->x_mid[i] + c->xn[i];
     }

@@ -31,7 +31,9 @@ static const char *HELP =
     "  --ignore-eos      go on past the end-of-sequence token\n"
     "  --json            print one JSON object at the end instead of streaming:\n"
     "                    {\"prompt_ids\": [...], \"ids\": [...], \"text\": \"...\"} (ids: the new\n"
-    "                    tokens, without the end-of-sequence token that stopped them)\n" MODEL_SESSION_HELP
+    "                    tokens, without the end-of-sequence token that stopped them)\n"
+    "  --adapter DIR     a LoRA or HypLoRA adapter (PEFT directory, as hyplora train\n"
+    "                    writes) on the model\n" MODEL_SESSION_HELP
     "  -h, --help        this text\n"
     "\n"
     "Example:\n"
@@ -39,7 +41,7 @@ static const char *HELP =
     "  hyplora generate my-model --template alpaca --prompt 'Add 3 and 4.' --temperature 0.7 --top-p 0.9\n";
 
 typedef struct gen_opts {
-    const char *model, *prompt, *prompt_ids, *tokenizer;
+    const char *model, *prompt, *prompt_ids, *tokenizer, *adapter;
     hp_template template_;
     bool use_template, ignore_eos, json;
     long max_new;
@@ -60,14 +62,15 @@ static bool parse_double(const char *opt, const char *s, double lo, double hi, d
 
 static bool parse_options(int argc, char **argv, gen_opts *o, int *status)
 {
-    enum { O_PROMPT = 256, O_IDS, O_TEMPLATE, O_MAXNEW, O_TEMP, O_TOPP, O_SEED, O_EOS, O_JSON, O_TOK, O_W };
+    enum { O_PROMPT = 256, O_IDS, O_TEMPLATE, O_MAXNEW, O_TEMP, O_TOPP, O_SEED, O_EOS, O_JSON, O_TOK, O_W, O_ADAPTER };
     static const struct option OPTS[] = {
         {"prompt", required_argument, NULL, O_PROMPT},     {"prompt-ids", required_argument, NULL, O_IDS},
         {"template", required_argument, NULL, O_TEMPLATE}, {"max-new", required_argument, NULL, O_MAXNEW},
         {"temperature", required_argument, NULL, O_TEMP},  {"top-p", required_argument, NULL, O_TOPP},
         {"seed", required_argument, NULL, O_SEED},         {"ignore-eos", no_argument, NULL, O_EOS},
         {"json", no_argument, NULL, O_JSON},               {"tokenizer", required_argument, NULL, O_TOK},
-        {"weights", required_argument, NULL, O_W},         {"help", no_argument, NULL, 'h'},
+        {"weights", required_argument, NULL, O_W},         {"adapter", required_argument, NULL, O_ADAPTER},
+        {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
     const char *cmd = "generate";
@@ -104,6 +107,7 @@ static bool parse_options(int argc, char **argv, gen_opts *o, int *status)
         case O_EOS: o->ignore_eos = true; break;
         case O_JSON: o->json = true; break;
         case O_TOK: o->tokenizer = optarg; break;
+        case O_ADAPTER: o->adapter = optarg; break;
         case O_W:
             if (!model_session_weights(cmd, optarg, &o->weights))
                 return false;
@@ -361,6 +365,8 @@ int cmd_generate(int argc, char **argv)
     hp_err err;
     model_session s;
     int rc = model_session_open(&s, o.model, o.tokenizer, o.weights, o.prompt != NULL, &err);
+    if (rc == 0 && o.adapter)
+        rc = model_session_adapter(&s, o.adapter, &err);
     if (rc == 0)
         rc = generate(&o, &s, &err);
     model_session_close(&s);

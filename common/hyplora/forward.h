@@ -62,7 +62,7 @@ typedef struct hp_fwd_layer {
     hp_fwd_weight wqkv, w_gate_up;
     /* Adapters on the layer's modules (NULL: none): the output of module m gets the
      * adapter's update added (hyplora/adapter.h). Set before hp_fwd_acts_new, which sizes
-     * their caches. The decoding step (hp_fwd_decode) does not run them yet. */
+     * their caches (and hp_fwd_cache_new, for the decoding step). */
     hp_adapter *adapter[HP_N_MODULES];
 } hp_fwd_layer;
 
@@ -139,6 +139,8 @@ typedef struct hp_fwd_cache {
     float *block;        /* the one allocation k, v and the step buffers point into */
     float *x, *xn, *qkv, *att, *x_mid, *gate_up, *act, *scores, *rope_cos, *rope_sin;
     float *scratch;
+    int n_layers;
+    hp_adapter_cache (*adapter_cache)[HP_N_MODULES]; /* [n_layers]: the step's adapters, or NULL */
 } hp_fwd_cache;
 
 /* Columns of the fused q|k|v activations: H*hd + 2*KV*hd. */

@@ -32,6 +32,7 @@ except ImportError:  # a clear failure, not a skip: this is generation's only or
 import harness  # noqa: E402
 import st_writer  # noqa: E402
 from checkpoints import edit_json, make_model, rewrite, sharpen, tokenize_texts  # noqa: E402
+import peft  # noqa: E402
 from torch_llama import load_safetensors_dir, reference  # noqa: E402
 
 suite = harness.Suite()
@@ -62,13 +63,14 @@ checkpoints = {}  # tag -> (model dir, prompt, greedy ids), filled by the greedy
 
 # ---- the reference ----
 
-def ref_greedy(model_dir, prompt, n, weights=None):
-    """Greedy continuation in float64, the whole sequence recomputed at every step;
-    returns (ids, smallest top-two logit gap over the steps)."""
+def ref_greedy(model_dir, prompt, n, weights=None, adapt_for=None):
+    """Greedy continuation in float64, the whole sequence recomputed at every step (with
+    adapters: adapt_for, see torch_llama.layer); returns (ids, smallest top-two logit gap
+    over the steps)."""
     weights = weights or load_safetensors_dir(model_dir)
     seq, out, gap = list(prompt), [], float("inf")
     for _ in range(n):
-        logits, _ = reference(model_dir, seq, weights=weights)
+        logits, _ = reference(model_dir, seq, weights=weights, adapt_for=adapt_for)
         last = logits[-1]
         top2 = np.sort(last)[-2:]
         gap = min(gap, float(top2[1] - top2[0]))
@@ -164,6 +166,25 @@ def case_bf16_gqa_untied():
     # Without a tokenizer the stream is the ids, space-separated, and a newline.
     r = suite.ok("generate", d, "--prompt-ids", ids_arg(prompt), "--max-new", N_NEW, "--ignore-eos")
     assert r.out == " ".join(map(str, want)) + "\n", (r.out, want)
+
+
+def case_adapter():
+    """--adapter: LoRA on layer 0 and HypLoRA (both forms) on layer 1, written as PEFT
+    directories; greedy tokens through the KV-cache decoding step equal the reference's."""
+    d, prompt, plain = checkpoints["bf16-gqa"]
+    cfg = load_safetensors_dir(d)[0]
+    plan = [(0, "q_proj", "lora"), (0, "o_proj", "lora"), (1, "k_proj", "hyplora"), (1, "up_proj", "hyplora"),
+            (1, "down_proj", "hyplora")]
+    rng = np.random.default_rng(77)
+    for form in ("consistent", "released"):
+        ad = suite.path("adapter-" + form)
+        adapt_for = peft.write(ad, cfg, plan, rng, {"form": form, "alpha_hyperbolic": 64}, d)
+        want, gap = ref_greedy(d, prompt, N_NEW, adapt_for=adapt_for)
+        assert gap > MIN_GAP, "%s: the reference's top-two gap %.3g is too small to compare" % (form, gap)
+        got = gen_json(d, "--prompt-ids", ids_arg(prompt), "--max-new", N_NEW, "--ignore-eos", "--adapter", ad)
+        assert got["ids"] == want, "%s:\n  hyplora   %s\n  reference %s" % (form, got["ids"], want)
+        assert want != plain, "%s: the adapter changed no token" % form
+        print("     HypLoRA %s: %d tokens equal, smallest gap %.3g" % (form, N_NEW, gap))
 
 
 def case_f32_mha_tied():
@@ -392,6 +413,7 @@ def case_context_full():
 
 
 suite.check("greedy = reference, bf16 GQA 4/2 untied, --weights f32 and stored", case_bf16_gqa_untied)
+suite.check("greedy with --adapter (LoRA and HypLoRA, both forms) = reference, through the KV cache", case_adapter)
 suite.check("greedy = reference, f32 MHA tied head, --weights f32 and stored", case_f32_mha_tied)
 suite.check("greedy = reference, f32 q/k/v biases + llama3 rope scaling, --weights f32 and stored",
             case_bias_llama3)

@@ -30,8 +30,9 @@ except ImportError:  # a clear failure, not a skip: this is the loss's only orac
 
 import harness  # noqa: E402
 from checkpoints import make_model, rewrite, sharpen, tokenize_texts  # noqa: E402
+import peft  # noqa: E402
 import st_writer  # noqa: E402
-from torch_hyplora import MODULES, delta, module_shape  # noqa: E402
+from torch_hyplora import MODULES  # noqa: E402
 from torch_llama import load_safetensors_dir, reference  # noqa: E402
 
 suite = harness.Suite()
@@ -325,44 +326,8 @@ def case_real_file():
 # ---- --adapter ----
 
 def write_peft(name, plan, rng, hyplora=None):
-    """A PEFT adapter directory written here: plan [(layer, module, kind)], kind "lora" or
-    "hyplora"; random non-zero A, B (and k, s). Returns (dir, adapt_for)."""
-    cfg = WEIGHTS[0]
     d = suite.path(name)
-    os.makedirs(d)
-    tensors, values = [], {}
-    for layer, m, kind in plan:
-        n_in, n_out = module_shape(cfg, m)
-        part = "self_attn" if m in MODULES[:4] else "mlp"
-        prefix = "base_model.model.model.layers.%d.%s.%s." % (layer, part, m)
-        A = rng.uniform(-1, 1, (4, n_in)).astype(np.float32) / np.sqrt(n_in)
-        B = (rng.standard_normal((n_out, 4)) * 0.3).astype(np.float32)
-        tensors += [(prefix + "lora_A.weight", "F32", A.shape, A.tobytes()),
-                    (prefix + "lora_B.weight", "F32", B.shape, B.tobytes())]
-        v = {"kind": kind, "A": torch.tensor(A.astype(np.float64)), "B": torch.tensor(B.astype(np.float64))}
-        if kind == "hyplora":
-            k, s_ = np.float32(rng.uniform(-0.5, 1.5)), np.float32(np.sqrt(n_in) * rng.uniform(0.5, 1))
-            tensors += [(prefix + "lora_k", "F32", (), k.tobytes()), (prefix + "lora_norm_scale", "F32", (), s_.tobytes())]
-            v["k"], v["s"] = torch.tensor(float(k)), torch.tensor(float(s_))
-        values[(layer, m)] = v
-    st_writer.write(os.path.join(d, "adapter_model.safetensors"), tensors, metadata={"format": "pt"})
-    config = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": 4, "lora_alpha": 16, "lora_dropout": 0.05,
-              "target_modules": sorted({m for _, m, _ in plan}), "base_model_name_or_path": MODEL}
-    if hyplora:
-        config["hyplora"] = hyplora
-    with open(os.path.join(d, "adapter_config.json"), "w") as f:
-        json.dump(config, f)
-    form = (hyplora or {}).get("form", "consistent")
-
-    def adapt_for(index):
-        def adapt(module, inp):
-            v = values.get((index, module))
-            if v is None:
-                return None
-            alpha = 16 if v["kind"] == "lora" else hyplora["alpha_hyperbolic"]
-            return delta(v["kind"], form, inp, v["A"], v["B"], v.get("k"), v.get("s"), alpha / 4)
-        return adapt
-    return d, adapt_for
+    return d, peft.write(d, WEIGHTS[0], plan, rng, hyplora, MODEL)
 
 
 def case_adapter():
