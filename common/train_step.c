@@ -20,8 +20,10 @@ int hp_train_step(hp_fwd_model *fm, hp_fwd_acts *acts, hp_bwd_work *w, hp_adapte
         double loss;
         size_t count;
         if (hp_fwd_run(fm, acts, NULL, b->tokens, b->lengths, b->B, b->T, NULL, NULL, err) ||
-            hp_bwd_loss(fm, acts, b->tokens, b->targets, b->lengths, b->B, b->T, lowest, NULL, w, &loss, &count, err))
+            hp_bwd_loss(fm, acts, b->tokens, b->targets, b->lengths, b->B, b->T, lowest, NULL, w, &loss, &count, err)) {
+            acts->train = false;
             return hp_failctx(err, "micro-batch %d", i);
+        }
         st->loss += loss / n_micro;
         st->n_targets += count;
     }
