@@ -192,7 +192,7 @@ static hp_delta_sets_options sets_options(const delta_run *r)
         .base = r->items.base,
         .threads = g_cli.threads,
         .noun = "item",
-        .ids = (const size_t *)r->items.item, /* int64 item indices, never negative */
+        .ids = r->items.item,
     };
 }
 

@@ -268,12 +268,16 @@ static void loss_rows(const hp_fwd_model *fm, const hp_fwd_acts *acts, const int
         float mx = row[0];
         for (int j = 1; j < V; j++)
             mx = row[j] > mx ? row[j] : mx;
-        double z = 0;
+        double z = 0, logit = row[t];
+        for (int j = 0; j < V; j++) { /* each exponential once: kept in the row, then scaled */
+            double e = exp((double)row[j] - mx);
+            row[j] = (float)e;
+            z += e;
+        }
+        *sum += log(z) + mx - logit;
+        double scale = inv_targets / z;
         for (int j = 0; j < V; j++)
-            z += exp((double)row[j] - mx);
-        *sum += log(z) + mx - row[t];
-        for (int j = 0; j < V; j++)
-            row[j] = (float)(exp((double)row[j] - mx) / z * inv_targets);
+            row[j] = (float)(row[j] * scale);
         row[t] -= (float)inv_targets;
     }
     /* d_xn_out = dlogits W_head; dW_head += dlogits^T xn_out */

@@ -738,7 +738,8 @@ static int set_items(void *ctx, int worker, size_t begin, size_t end, hp_err *er
     sets_job *j = ctx;
     for (size_t i = begin; i < end; i++) {
         if (one_set(j, &j->w[worker], i, err))
-            return hp_failctx(err, "%s %zu", j->opt->noun ? j->opt->noun : "set", j->opt->ids ? j->opt->ids[i] : i);
+            return hp_failctx(err, "%s %lld", j->opt->noun ? j->opt->noun : "set",
+                              (long long)(j->opt->ids ? j->opt->ids[i] : (int64_t)i));
         size_t done = atomic_fetch_add(&j->done, 1) + 1;
         if (worker == 0) /* the progress callback is not thread-safe: one thread reports */
             hp_progress_update(j->opt->progress, done, j->n_sets);

@@ -5,9 +5,9 @@
 #include "hyplora/delta_prompts.h"
 
 /* The item's label in messages: "NOUN ID" as hp_delta_sets names it. */
-static size_t label(const hp_delta_sets_options *o, size_t i)
+static int64_t label(const hp_delta_sets_options *o, size_t i)
 {
-    return o->ids ? o->ids[i] : i;
+    return o->ids ? o->ids[i] : (int64_t)i;
 }
 
 static const char *noun(const hp_delta_sets_options *o)
@@ -50,8 +50,8 @@ int hp_delta_prompts(const hp_delta_matrix *m, const hp_delta_items *items, cons
     for (size_t i = 0; i < items->n; i++)
         for (size_t k = items->start[i]; k < items->start[i + 1]; k++)
             if (items->rows[k] < 0 || (uint64_t)items->rows[k] >= m->rows)
-                return hp_fail(err, "%s %zu: point %zu is row %lld, but the matrix has %zu rows", noun(opt),
-                               label(opt, i), k - items->start[i], (long long)items->rows[k], m->rows);
+                return hp_fail(err, "%s %lld: point %zu is row %lld, but the matrix has %zu rows", noun(opt),
+                               (long long)label(opt, i), k - items->start[i], (long long)items->rows[k], m->rows);
     size_t *sizes = item_sizes(items, err);
     if (!sizes)
         return -1;
@@ -84,7 +84,8 @@ typedef struct layer_run {
     int32_t *tokens;
     int *lengths;
     size_t *order;  /* items, longest first */
-    size_t *sizes, *bases, *ids; /* per set of a batch: [n_layers * B] */
+    size_t *sizes, *bases; /* per set of a batch: [n_layers * B] */
+    int64_t *ids;
     hp_delta_result *res;
     int B, T;       /* of the batch being measured */
     const size_t *batch; /* its items */
@@ -121,8 +122,8 @@ static int layer_batch(layer_run *l, int B, const hp_delta_layers_options *opt, 
             l->tokens[(size_t)b * l->T + t] = t < n ? (int32_t)it->rows[it->start[i] + t] : 0;
     }
     if (hp_fwd_run(l->fm, l->acts, NULL, l->tokens, l->lengths, B, l->T, NULL, l->hidden, err))
-        return hp_failctx(err, "the forward pass of %s %zu and the %d after it", noun(&opt->sets),
-                          label(&opt->sets, l->batch[0]), B - 1);
+        return hp_failctx(err, "the forward pass of %s %lld and the %d after it", noun(&opt->sets),
+                          (long long)label(&opt->sets, l->batch[0]), B - 1);
     size_t n_sets = l->n_layers * (size_t)B;
     for (size_t s = 0; s < n_sets; s++) {
         size_t i = l->batch[s % (size_t)B];
@@ -165,8 +166,8 @@ int hp_delta_layers(const hp_fwd_model *fm, const hp_delta_items *items, const i
     for (size_t i = 0; i < items->n; i++) {
         size_t n = items->start[i + 1] - items->start[i];
         if (c->max_position_embeddings > 0 && n > (size_t)c->max_position_embeddings)
-            return hp_fail(err, "%s %zu: %zu tokens are more than the model's context of %d", noun(so),
-                           label(so, i), n, c->max_position_embeddings);
+            return hp_fail(err, "%s %lld: %zu tokens are more than the model's context of %d", noun(so),
+                           (long long)label(so, i), n, c->max_position_embeddings);
         longest = n > longest ? n : longest;
     }
     if (items->n == 0 || n_layers == 0)

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "hyplora/error.h"
 #include "hyplora/progress.h"
@@ -71,7 +72,7 @@ typedef struct hp_delta_sets_options {
     const size_t *base;   /* the base point of each set (NULL: point 0 of every set) */
     int threads;          /* <= 0: all cores */
     const char *noun;     /* errors name the set as "NOUN ID" ("set" when NULL) ... */
-    const size_t *ids;    /* ... with ids[i] (NULL: i) */
+    const int64_t *ids;   /* ... with ids[i] (NULL: i) */
     hp_progress *progress; /* sets done out of n_sets; may be NULL */
 } hp_delta_sets_options;
 
