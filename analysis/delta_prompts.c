@@ -257,43 +257,11 @@ int delta_layers_parse(const char *spec, int n_layers, delta_layers *l, hp_err *
     bool *want = hp_calloc((size_t)n_layers + 1, sizeof *want, "the layer list", err);
     if (!want)
         return -1;
-    int rc = 0;
-    if (strcmp(spec, "all") == 0) {
-        for (int i = 0; i <= n_layers; i++)
-            want[i] = true;
-    } else {
-        const char *p = spec;
-        while (rc == 0) {
-            char *end;
-            long a = strtol(p, &end, 10), b = a;
-            if (end == p || *p == '-' || *p == '+') {
-                rc = hp_fail(err, "--layers expects all or a list such as 0,4-7,12, got '%s'", spec);
-                break;
-            }
-            if (*end == '-') {
-                p = end + 1;
-                b = strtol(p, &end, 10);
-                if (end == p || *p == '-' || *p == '+' || b < a) {
-                    rc = hp_fail(err, "--layers: bad range in '%s'", spec);
-                    break;
-                }
-            }
-            if (a < 0 || b > n_layers) {
-                rc = hp_fail(err, "--layers: layer %ld is out of range: the model has %d layers, so 0 (the "
-                                  "embeddings) to %d (the last layer's output)",
-                             b > n_layers ? b : a, n_layers, n_layers);
-                break;
-            }
-            for (long i = a; i <= b; i++)
-                want[i] = true;
-            if (*end == 0)
-                break;
-            if (*end != ',') {
-                rc = hp_fail(err, "--layers expects all or a list such as 0,4-7,12, got '%s'", spec);
-                break;
-            }
-            p = end + 1;
-        }
+    int rc = cli_parse_list("--layers", spec, n_layers, want, err);
+    if (rc && err) {
+        char msg[sizeof err->msg];
+        memcpy(msg, err->msg, sizeof msg);
+        hp_fail(err, "%s (0 is the embeddings, %d the last layer's output)", msg, n_layers);
     }
     l->n_model_layers = n_layers;
     l->n = 0;

@@ -112,3 +112,43 @@ const char *cli_data_dir(void)
         return HYPLORA_SOURCE_DATA_DIR;
     return HYPLORA_INSTALL_DATA_DIR;
 }
+
+int cli_parse_list(const char *opt, const char *spec, int max, bool *want, hp_err *err)
+{
+    if (strcmp(spec, "all") == 0) {
+        for (int i = 0; i <= max; i++)
+            want[i] = true;
+        return 0;
+    }
+    for (const char *p = spec;;) {
+        char *end;
+        long a = strtol(p, &end, 10), b = a;
+        if (end == p || *p == '-' || *p == '+')
+            return hp_fail(err, "%s expects all or a list such as 0,4-7,12, got '%s'", opt, spec);
+        if (*end == '-') {
+            p = end + 1;
+            b = strtol(p, &end, 10);
+            if (end == p || *p == '-' || *p == '+' || b < a)
+                return hp_fail(err, "%s: bad range in '%s'", opt, spec);
+        }
+        if (a < 0 || b > max)
+            return hp_fail(err, "%s: %ld is out of range 0..%d", opt, b > max ? b : a, max);
+        for (long i = a; i <= b; i++)
+            want[i] = true;
+        if (*end == 0)
+            return 0;
+        if (*end != ',')
+            return hp_fail(err, "%s expects all or a list such as 0,4-7,12, got '%s'", opt, spec);
+        p = end + 1;
+    }
+}
+
+bool cli_template(const char *cmd, const char *arg, hp_template *t)
+{
+    hp_err err;
+    hp_template_free(t);
+    if (hp_template_open(arg, t, &err) == 0)
+        return true;
+    cli_usage_error(cmd, "%s", err.msg);
+    return false;
+}

@@ -46,6 +46,13 @@ void cli_progress_end(cli_progress *p);
 /* Parses a positive integer option value, or prints a usage error. */
 bool cli_parse_int(const char *cmd, const char *opt, const char *s, long min, long max, long *out);
 
+/* Parses "all" or a list of indices and ranges ("0,4-7,12"), each in 0..max, setting
+ * want[i] (want holds max + 1 entries; entries not named are left as they are). */
+int cli_parse_list(const char *opt, const char *spec, int max, bool *want, hp_err *err);
+
+/* Opens --template's argument into t (freeing what t held), or prints a usage error. */
+bool cli_template(const char *cmd, const char *arg, hp_template *t);
+
 /* Where vendored data (notebooks-data) lives: $HYPLORA_DATA_DIR, the source tree the
  * binary was built from, or the installed data directory. */
 const char *cli_data_dir(void);
@@ -64,5 +71,7 @@ int cmd_norms(int argc, char **argv);
 int cmd_delta(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_loss(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 #endif

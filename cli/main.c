@@ -23,6 +23,8 @@ static const command COMMANDS[] = {
     {"make-model", cmd_make_model, "write a random Llama-architecture checkpoint in the Hugging Face layout"},
     {"generate", cmd_generate, "continue a prompt with a model (greedy or sampled), streaming the text"},
     {"loss", cmd_loss, "mean token cross-entropy of a model on instruction data (Alpaca template)"},
+    {"train", cmd_train, "fine-tune LoRA or HypLoRA adapters on instruction data (PEFT directory out)"},
+    {"merge", cmd_merge, "fold a LoRA adapter into the model's weights (HypLoRA cannot be merged)"},
     {"tokenize", cmd_tokenize, "text to token ids (or back) with a tokenizer.json, GPT-2 vocab or GGUF"},
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])

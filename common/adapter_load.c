@@ -137,9 +137,13 @@ int hp_adapter_set_load(hp_adapter_set *s, const hp_config *c, const char *dir, 
         int64_t r = x->A->ndim == 2 ? x->A->shape[0] : -1;
         if (x->A->ndim != 2 || x->B->ndim != 2 || x->A->shape[1] != in || x->B->shape[0] != out ||
             x->B->shape[1] != r || r < 1 || (is_hyp && (x->k->n_elements != 1 || x->s->n_elements != 1))) {
-            hp_fail(err, "%s: layer %d, %s: lora_A is %lld x %lld and lora_B %lld x %lld, but the model's matrix is "
-                         "%d x %d (out x in): the adapter was made for another model shape",
-                    st_path, x->layer, hp_module_name(x->module), (long long)x->A->shape[0],
+            /* name the tensor that does not fit: A when its input width is wrong, else B */
+            const hp_tensor *bad = x->A->ndim != 2 || x->A->shape[1] != in || r < 1 ? x->A
+                                   : (is_hyp && x->B->ndim == 2 && x->B->shape[0] == out && x->B->shape[1] == r)
+                                       ? (x->k->n_elements != 1 ? x->k : x->s) : x->B;
+            hp_fail(err, "%s: tensor %s (layer %d, %s): lora_A is %lld x %lld and lora_B %lld x %lld, but the "
+                         "model's matrix is %d x %d (out x in): the adapter was made for another model shape",
+                    st_path, bad->name, x->layer, hp_module_name(x->module), (long long)x->A->shape[0],
                     (long long)(x->A->ndim > 1 ? x->A->shape[1] : 0), (long long)x->B->shape[0],
                     (long long)(x->B->ndim > 1 ? x->B->shape[1] : 0), out, in);
             goto out;

@@ -127,12 +127,18 @@ int hp_adapter_set_lowest(const hp_adapter_set *s, int n_layers)
 
 /* ---- the PEFT directory ---- */
 
-/* "base_model.model.model.layers.N.self_attn.q_proj" (or mlp.gate_proj, ...). */
-static void peft_prefix(const hp_adapter_spec *p, char *buf, size_t n)
+void hp_adapter_spec_name(const hp_adapter_spec *p, char *buf, size_t n)
 {
     bool attn = p->module <= HP_MODULE_O;
-    snprintf(buf, n, "base_model.model.model.layers.%d.%s.%s", p->layer, attn ? "self_attn" : "mlp",
-             hp_module_name(p->module));
+    snprintf(buf, n, "model.layers.%d.%s.%s", p->layer, attn ? "self_attn" : "mlp", hp_module_name(p->module));
+}
+
+/* "base_model.model.model.layers.N.self_attn.q_proj": PEFT's prefix of the module's tensors. */
+static void peft_prefix(const hp_adapter_spec *p, char *buf, size_t n)
+{
+    char name[96];
+    hp_adapter_spec_name(p, name, sizeof name);
+    snprintf(buf, n, "base_model.model.%s", name);
 }
 
 static int save_tensors(const hp_adapter_set *s, const char *path, hp_err *err)
@@ -199,11 +205,10 @@ static char *config_json(const hp_adapter_set *s, const char *base_model, double
             const hp_adapter_spec *p = &s->spec[i];
             if (p->method != HP_ADAPTER_HYPLORA)
                 continue;
-            char name[128];
-            peft_prefix(p, name, sizeof name);
-            const char *short_name = name + strlen("base_model.model.");
-            cJSON_AddItemToArray(mods, cJSON_CreateString(short_name));
-            cJSON_AddNumberToObject(K, short_name, p->initial_K);
+            char name[96];
+            hp_adapter_spec_name(p, name, sizeof name);
+            cJSON_AddItemToArray(mods, cJSON_CreateString(name));
+            cJSON_AddNumberToObject(K, name, p->initial_K);
             form = p->form == HP_HYP_RELEASED ? "released" : "consistent";
         }
         cJSON_AddStringToObject(h, "form", form);

@@ -21,8 +21,8 @@ static const char *HELP =
     "Options:\n"
     "  --prompt TEXT     the prompt, encoded with the tokenizer's special tokens (BOS...)\n"
     "  --prompt-ids IDS  the prompt as token ids (\"1,306,4658\"), no tokenizer needed\n"
-    "  --template NAME   wrap the prompt as the instruction of a prompt template: alpaca or\n"
-    "                    llm-adapters (see docs/instruction-data.md)\n"
+    "  --template NAME   wrap the prompt as the instruction of a prompt template: alpaca,\n"
+    "                    llm-adapters or a JSON template file (docs/instruction-data.md)\n"
     "  --max-new N       tokens to generate at most (64)\n"
     "  --temperature T   sample from softmax(logits / T); 0 is greedy (0)\n"
     "  --top-p P         sample only from the most likely tokens whose probabilities add up\n"
@@ -83,8 +83,8 @@ static bool parse_options(int argc, char **argv, gen_opts *o, int *status)
         case O_PROMPT: o->prompt = optarg; break;
         case O_IDS: o->prompt_ids = optarg; break;
         case O_TEMPLATE:
-            if (hp_template_from_name(optarg, &o->template_))
-                return cli_usage_error(cmd, "--template expects alpaca or llm-adapters, got '%s'", optarg), false;
+            if (!cli_template(cmd, optarg, &o->template_))
+                return false;
             o->use_template = true;
             break;
         case O_MAXNEW:
@@ -155,7 +155,7 @@ static int prompt_tokens(const gen_opts *o, const model_session *s, hp_ids *ids,
 {
     if (o->prompt_ids)
         return parse_id_list(o->prompt_ids, ids, err);
-    char *text = o->use_template ? hp_template_format(o->template_, o->prompt, NULL, NULL, err) : strdup(o->prompt);
+    char *text = o->use_template ? hp_template_format(&o->template_, o->prompt, NULL, NULL, err) : strdup(o->prompt);
     if (!text)
         return hp_fail(err, "out of memory");
     int rc = hp_tokenizer_encode(s->tok, text, strlen(text), true, ids, err);
@@ -361,7 +361,7 @@ int cmd_generate(int argc, char **argv)
     gen_opts o = {.max_new = 64, .top_p = 1.0, .weights = HP_FWD_WEIGHTS_AUTO};
     int status;
     if (!parse_options(argc, argv, &o, &status))
-        return status;
+        return hp_template_free(&o.template_), status;
     hp_err err;
     model_session s;
     int rc = model_session_open(&s, o.model, o.tokenizer, o.weights, o.prompt != NULL, &err);
@@ -370,5 +370,6 @@ int cmd_generate(int argc, char **argv)
     if (rc == 0)
         rc = generate(&o, &s, &err);
     model_session_close(&s);
+    hp_template_free(&o.template_);
     return rc == 0 ? EXIT_OK : cli_fail(&err);
 }

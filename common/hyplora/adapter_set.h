@@ -35,6 +35,9 @@ typedef struct hp_adapter_set {
     size_t n_params;
 } hp_adapter_set;
 
+/* The module's name in the model: "model.layers.N.self_attn.q_proj" (or mlp.up_proj, ...). */
+void hp_adapter_spec_name(const hp_adapter_spec *p, char *buf, size_t n);
+
 /* The raw k of an initial curvature K: the inverse of K = softplus(k) + 1e-6. */
 double hp_adapter_raw_k(double K);
 

@@ -17,19 +17,32 @@
 #include "hyplora/error.h"
 #include "hyplora/tokenizer.h"
 
-typedef enum hp_template {
+typedef enum hp_template_kind {
     HP_TEMPLATE_ALPACA,       /* the Stanford Alpaca prompt (docs/instruction-data.md) */
     HP_TEMPLATE_LLM_ADAPTERS, /* the exact text LLM-Adapters' finetune.py builds, quirks included */
+    HP_TEMPLATE_FILE,         /* read from a JSON file: prompt_input and prompt_no_input */
+} hp_template_kind;
+
+typedef struct hp_template {
+    hp_template_kind kind;
+    char *path;                /* HP_TEMPLATE_FILE: the file, and its two prompts, each with */
+    char *with_input;          /* {instruction} (and {input}) to fill; "{{" and "}}" are */
+    char *without_input;       /* literal braces, as in Python's str.format */
 } hp_template;
 
-/* "alpaca" or "llm-adapters"; -1 for any other name. */
-int hp_template_from_name(const char *name, hp_template *t);
-const char *hp_template_name(hp_template t);
+/* "alpaca", "llm-adapters", or the path of a JSON template file as alpaca-lora's
+ * templates (JSON): {"prompt_input": "...{instruction}...{input}...", "prompt_no_input":
+ * "...{instruction}..."} (other members are ignored). Fails naming the file and member on
+ * a missing prompt or a placeholder other than {instruction} and {input}. */
+int hp_template_open(const char *name_or_path, hp_template *t, hp_err *err);
+void hp_template_free(hp_template *t);
+/* "alpaca", "llm-adapters" or the file's path. */
+const char *hp_template_name(const hp_template *t);
 
 /* The formatted text, malloc'd: the prompt followed by output (output NULL: the prompt
  * alone, as the model sees it before answering). input NULL or "" selects the variant of
  * the template without an input section. */
-char *hp_template_format(hp_template t, const char *instruction, const char *input, const char *output,
+char *hp_template_format(const hp_template *t, const char *instruction, const char *input, const char *output,
                          hp_err *err);
 
 typedef struct hp_instruct_example {

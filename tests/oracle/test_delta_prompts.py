@@ -675,7 +675,7 @@ def case_errors():
     fails(["--vectors", g, "--data", p, "--layers", "all"], 2, "--layers")
     fails([MODEL, "--layers", "all"], 2, "--layers", "--data")
     fails([MODEL, "--sample", 10, "--layers", "1"], 2, "--layers", "--data")
-    fails([MODEL, "--data", p, "--layers", "99"], 1, "99", pattern=r"0 (\(the embeddings\) )?(\.\.|-|to|–) ?2")
+    fails([MODEL, "--data", p, "--layers", "99"], 1, "99", pattern=r"0 ?(\(the embeddings\) )?(\.\.|-|to|–) ?2")
     missing = [dict(it) if isinstance(it, dict) else it for it in ITEMS]
     del missing[5]["instruction"]
     fails([MODEL, "--data", write_json(missing, "missing.json")], 1, "instruction", pattern=r"item #?5\b")

@@ -30,6 +30,7 @@ except ImportError:  # a clear failure, not a skip: this is the loss's only orac
 
 import harness  # noqa: E402
 from checkpoints import make_model, rewrite, sharpen, tokenize_texts  # noqa: E402
+from instruct import EOS, IGNORE, TEMPLATES, fill, labels_of  # noqa: E402
 import peft  # noqa: E402
 import st_writer  # noqa: E402
 from torch_hyplora import MODULES  # noqa: E402
@@ -41,42 +42,6 @@ ROOT = os.environ.get("HYPLORA_SOURCE_ROOT", os.path.join(os.path.dirname(os.pat
 GSM8K = os.path.join(ROOT, "notebooks-data", "datasets", "gsm8k", "test.json")
 TOL = 1e-5      # against the reference
 SAME = 1e-6     # between hyplora runs (batch size, weight mode)
-EOS = 2         # LLaMA-2's </s>
-IGNORE = -100
-
-# ---- the templates, from the description ----
-
-ALPACA_NO_INPUT = ("Below is an instruction that describes a task. Write a response that appropriately "
-                   "completes the request.\n\n### Instruction:\n{instruction}\n\n### Response:\n{output}")
-ALPACA_INPUT = ("Below is an instruction that describes a task, paired with an input that provides further "
-                "context. Write a response that appropriately completes the request.\n\n### Instruction:\n"
-                "{instruction}\n\n### Input:\n{input}\n\n### Response:\n{output}")
-IND = " " * 16  # LLM-Adapters' f-string is indented by 16 spaces
-LLMA_NO_INPUT = ("Below is an instruction that describes a task. Write a response that appropriately "
-                 "completes the request.  # noqa: E501\n\n"
-                 + IND + "### Instruction:\n" + IND + "{instruction}\n"
-                 + IND + "\n" + IND + "### Response:\n" + IND + "{output}")
-LLMA_INPUT = ("Below is an instruction that describes a task, paired with an input that provides further "
-              "context. Write a response that appropriately completes the request.  # noqa: E501\n\n"
-              + IND + "### Instruction:\n" + IND + "{instruction}\n"
-              + IND + "\n" + IND + "### Input:\n" + IND + "{input}\n"
-              + IND + "\n" + IND + "### Response:\n" + IND + "{output}")
-TEMPLATES = {"alpaca": (ALPACA_NO_INPUT, ALPACA_INPUT), "llm-adapters": (LLMA_NO_INPUT, LLMA_INPUT)}
-
-
-def fill(template, item, output):
-    no_input, with_input = TEMPLATES[template]
-    inp = item.get("input")
-    # str.format would read braces in the fields; plain replacement in a fixed order does not.
-    text = with_input if inp else no_input
-    parts = text.split("{output}")
-    assert len(parts) == 2
-    head = parts[0].replace("{instruction}", "\0I").replace("{input}", "\0N")
-    head = head.replace("\0I", item["instruction"])
-    if inp:
-        head = head.replace("\0N", inp)
-    return head + output
-
 
 HAND = [
     {"instruction": "Add 3 and 4.", "output": "3 + 4 = 7."},
@@ -142,13 +107,7 @@ def expected(items, template="alpaca", cutoff=256, train_on_inputs=True, adapt_f
     out = []
     for full, prompt in zip(fulls, prompts):
         truncated = len(full) > cutoff
-        ids = full[:cutoff]
-        if ids[-1] != EOS and len(ids) < cutoff:
-            ids = ids + [EOS]
-        labels = list(ids)
-        if not train_on_inputs:
-            k = min(len(prompt), cutoff)
-            labels[:k] = [IGNORE] * min(k, len(labels))
+        ids, labels = labels_of(full, prompt, cutoff, train_on_inputs)
         logits = torch.tensor(ref_logits(ids, adapt_for), dtype=torch.float64)
         target = torch.tensor(labels[1:], dtype=torch.long)
         n = int((target != IGNORE).sum())
@@ -263,6 +222,36 @@ def case_template(template):
         assert words[:2] == ["mean", "loss"], r.out
         assert rel(float(words[2]), got["mean_loss"]) < 1e-6, (r.out, got["mean_loss"])
     return fn
+
+
+def case_template_file():
+    """A template file in alpaca-lora's format (extra members ignored), with literal braces,
+    a repeated placeholder and non-ASCII text, against str.format; then malformed files."""
+    t = {"description": "a test template", "response_split": "### Answer:",
+         "prompt_input": "Task {{{instruction}}} — given «{input}»:\n{instruction}\n### Answer:\n",
+         "prompt_no_input": "{{Task}}: {instruction}\n### Answer:\n"}
+    path = suite.path("template.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(t, f, ensure_ascii=False)
+    data = write_json("template-items.json", HAND)
+    for toi in (True, False):
+        got = loss_json(data, "--template", path, *([] if toi else ["--no-train-on-inputs"]))
+        compare(got, expected(HAND, template=t, train_on_inputs=toi), path, 256, toi, "template file")
+    bad = [({"prompt_no_input": "{instruction}"}, "prompt_input is missing"),
+           ({"prompt_input": "{instruction} {input}", "prompt_no_input": "{instruction} {input}"},
+            "'{input}' is not a placeholder"),
+           ({"prompt_input": "{instruction} {inputs}", "prompt_no_input": "{instruction}"}, "'{inputs}'"),
+           ({"prompt_input": "{input}", "prompt_no_input": "{instruction}"}, "no {instruction}"),
+           ({"prompt_input": "{instruction} {", "prompt_no_input": "{instruction}"}, "'{' is not"),
+           ([1, 2], "not a JSON object")]
+    for i, (obj, words) in enumerate(bad):
+        p = suite.path("bad-template-%d.json" % i)
+        with open(p, "w") as f:
+            json.dump(obj, f)
+        r = suite.run("loss", MODEL, data, "--template", p)
+        assert r.code == 2 and words in r.err and p in r.err, (obj, r.err)
+    r = suite.run("loss", MODEL, data, "--template", "alpaka")
+    assert r.code == 2 and "alpaca, llm-adapters or a JSON template file" in r.err, r.err
 
 
 def case_default_template():
@@ -407,6 +396,7 @@ suite.check("--adapter: another model's layers or shapes, a missing tensor, a fo
             case_adapter_errors)
 suite.check("alpaca: prompt and response tokens, and response only", case_template("alpaca"))
 suite.check("llm-adapters: prompt and response tokens, and response only", case_template("llm-adapters"))
+suite.check("a template file (alpaca-lora's format) against str.format; malformed ones", case_template_file)
 suite.check("defaults are alpaca, cutoff 256", case_default_template)
 suite.check("cutoff 64: cut items have no EOS, prompts without targets give null", case_cutoff)
 suite.check("an item exactly cutoff long; an output ending in </s>", case_exact_cutoff)

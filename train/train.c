@@ -1,0 +1,725 @@
+/* `hyplora train`: fine-tunes LoRA or HypLoRA adapters on instruction data (docs/training.md).
+ * The data are tokenized once, split into training and validation items by the seed, and
+ * shuffled per epoch by the seed and the epoch, so the items of any step follow from the
+ * seed alone: a resumed run needs only the adapters, the optimiser state and the log. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "instruct_data.h"
+#include "model_session.h"
+#include "train_plan.h"
+#include "train_state.h"
+
+static const char *HELP =
+    "usage: hyplora train MODEL DATA... -o OUT [options]\n"
+    "\n"
+    "Fine-tunes adapters on instruction data (JSON arrays or JSONL of items with\n"
+    "\"instruction\", optional \"input\" and \"output\"), formatted and tokenized as\n"
+    "hyplora loss does, and writes OUT: the adapter as a PEFT directory\n"
+    "(adapter_model.safetensors, adapter_config.json), the training log train_log.h5 (/train)\n"
+    "and checkpoint.safetensors (adapters, optimiser state and log, for --resume).\n"
+    "\n"
+    "Plan (which modules get which adapter):\n"
+    "  --method M            lora, hyplora (the consistent form, default) or hyplora-released\n"
+    "                        (the authors' code, docs/hyplora.md)\n"
+    "  --hyperbolic-layers L HypLoRA on these layers only (a list: 0,4-7); --method then\n"
+    "                        gives its form\n"
+    "  --other lora|none     the other adapted layers' method with --hyperbolic-layers (lora)\n"
+    "  --layers L            the adapted layers (all)\n"
+    "  --targets LIST        the adapted modules of each layer: q,k,v,o,gate,up,down or all\n"
+    "                        (q,k,v,up,down, as the paper)\n"
+    "  --rank R              the adapters' rank (32)\n"
+    "  --alpha A             LoRA modules' alpha: scaling alpha/r (64)\n"
+    "  --alpha-hyperbolic A  HypLoRA modules' alpha (128)\n"
+    "  --rslora              scaling alpha/sqrt(r)\n"
+    "  --curvature K         HypLoRA's initial curvature K (1.0)\n"
+    "  --raw-k k             the initial K given as the authors' raw k: K = softplus(k) + 1e-6\n"
+    "  --dropout P           dropout on the adapters' input (0.05)\n"
+    "  --k-grad-clip C       clip each dk to +-C (0: none; 0.01, as the authors, with\n"
+    "                        hyplora-released)\n"
+    "\n"
+    "Optimisation:\n"
+    "  --lr LR               peak learning rate (3e-4)\n"
+    "  --optimizer NAME      adamw (default) or sgd\n"
+    "  --momentum M          SGD's momentum (0)\n"
+    "  --weight-decay WD     on A and B (0)\n"
+    "  --schedule NAME       linear (default), cosine or constant, after the warmup\n"
+    "  --warmup N            warmup steps (100)\n"
+    "  --clip C              clip the global gradient norm to C (1.0; 0: none)\n"
+    "  --epochs N            passes over the training items (3)\n"
+    "  --steps N             optimiser steps instead of --epochs\n"
+    "  --batch N             items per optimiser step (16)\n"
+    "  --micro-batch N       items per forward and backward pass (4): the step's gradient is\n"
+    "                        the mean over its micro-batches of their mean token loss's\n"
+    "  --seed S              initialisation, data split and order, dropout (42)\n"
+    "\n"
+    "Data:\n"
+    INSTRUCT_HELP
+    "  --val-size N          items held out for the validation loss: a count, or a fraction\n"
+    "                        below 1 (0)\n"
+    "  --eval-every N        validation loss every N steps (200) and at the end\n"
+    "  --limit N             the first N items of each file only\n"
+    "\n"
+    "Run:\n"
+    "  -o, --output OUT      the output directory\n"
+    "  --checkpoint-every N  write the checkpoint, adapter and log every N steps (100)\n"
+    "  --resume              continue the run in OUT from its checkpoint (same options): the\n"
+    "                        result equals an uninterrupted run. Ctrl-C writes a checkpoint\n"
+    "                        and exits (status 130).\n"
+    "  --tokenizer PATH      tokenizer to use instead of the model's own\n"
+    "  -h, --help            this text\n"
+    "\n"
+    "Example:\n"
+    "  hyplora train my-model notebooks-data/datasets/mawps/trainset.json --method hyplora \\\n"
+    "      --val-size 50 --epochs 3 -o runs/mawps-hyplora\n";
+
+typedef struct train_opts {
+    const char *model, *tokenizer, *out;
+    char **data;
+    int n_data;
+    hp_instruct_options inst;
+    train_plan_options plan;
+    hp_optim_options optim;
+    hp_schedule schedule;
+    double lr, weight_decay, clip, k_grad_clip, val_size;
+    long epochs, steps, batch, micro, warmup, eval_every, checkpoint_every, limit;
+    unsigned long long seed;
+    bool resume;
+} train_opts;
+
+static bool parse_double(const char *opt, const char *s, double min, double max, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (!*s || *end || !(v >= min && v <= max))
+        return cli_usage_error("train", "%s expects a number from %g to %g, got '%s'", opt, min, max, s), false;
+    *out = v;
+    return true;
+}
+
+static bool parse_options(int argc, char **argv, train_opts *o, int *status)
+{
+    enum {
+        O_METHOD = 256, O_HYPL, O_OTHER, O_LAYERS, O_TARGETS, O_RANK, O_ALPHA, O_ALPHA_H, O_RSLORA, O_CURV, O_RAWK,
+        O_DROPOUT, O_KCLIP, O_LR, O_OPT, O_MOM, O_WD, O_SCHED, O_WARMUP, O_CLIP, O_EPOCHS, O_STEPS, O_BATCH, O_MICRO,
+        O_SEED, O_VAL, O_EVAL, O_LIMIT, O_CKPT, O_RESUME, O_TOK,
+    };
+    static const struct option OPTS[] = {
+        {"method", required_argument, NULL, O_METHOD},     {"hyperbolic-layers", required_argument, NULL, O_HYPL},
+        {"other", required_argument, NULL, O_OTHER},       {"layers", required_argument, NULL, O_LAYERS},
+        {"targets", required_argument, NULL, O_TARGETS},   {"rank", required_argument, NULL, O_RANK},
+        {"alpha", required_argument, NULL, O_ALPHA},       {"alpha-hyperbolic", required_argument, NULL, O_ALPHA_H},
+        {"rslora", no_argument, NULL, O_RSLORA},           {"curvature", required_argument, NULL, O_CURV},
+        {"raw-k", required_argument, NULL, O_RAWK},        {"dropout", required_argument, NULL, O_DROPOUT},
+        {"k-grad-clip", required_argument, NULL, O_KCLIP}, {"lr", required_argument, NULL, O_LR},
+        {"optimizer", required_argument, NULL, O_OPT},     {"momentum", required_argument, NULL, O_MOM},
+        {"weight-decay", required_argument, NULL, O_WD},   {"schedule", required_argument, NULL, O_SCHED},
+        {"warmup", required_argument, NULL, O_WARMUP},     {"clip", required_argument, NULL, O_CLIP},
+        {"epochs", required_argument, NULL, O_EPOCHS},     {"steps", required_argument, NULL, O_STEPS},
+        {"batch", required_argument, NULL, O_BATCH},       {"micro-batch", required_argument, NULL, O_MICRO},
+        {"seed", required_argument, NULL, O_SEED},         INSTRUCT_OPTIONS,
+        {"val-size", required_argument, NULL, O_VAL},      {"eval-every", required_argument, NULL, O_EVAL},
+        {"limit", required_argument, NULL, O_LIMIT},       {"checkpoint-every", required_argument, NULL, O_CKPT},
+        {"resume", no_argument, NULL, O_RESUME},           {"tokenizer", required_argument, NULL, O_TOK},
+        {"output", required_argument, NULL, 'o'},          {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
+    };
+    const char *cmd = "train";
+    int c;
+    long v;
+    double x;
+    bool raw_k = false, curvature = false;
+    optind = 1;
+    *status = EXIT_USAGE;
+    while ((c = getopt_long(argc, argv, "ho:", OPTS, NULL)) != -1) {
+        int taken = instruct_option(cmd, c, optarg, &o->inst);
+        if (taken < 0)
+            return false;
+        if (taken)
+            continue;
+        switch (c) {
+        case O_METHOD: o->plan.method = optarg; break;
+        case O_HYPL: o->plan.hyperbolic_layers = optarg; break;
+        case O_OTHER: o->plan.other = optarg; break;
+        case O_LAYERS: o->plan.layers = optarg; break;
+        case O_TARGETS: o->plan.targets = optarg; break;
+        case O_RANK:
+            if (!cli_parse_int(cmd, "--rank", optarg, 1, 1 << 16, &v))
+                return false;
+            o->plan.rank = (int)v;
+            break;
+        case O_ALPHA:
+            if (!parse_double("--alpha", optarg, 1e-9, 1e9, &o->plan.alpha))
+                return false;
+            break;
+        case O_ALPHA_H:
+            if (!parse_double("--alpha-hyperbolic", optarg, 1e-9, 1e9, &o->plan.alpha_hyperbolic))
+                return false;
+            break;
+        case O_RSLORA: o->plan.rslora = true; break;
+        case O_CURV:
+            if (!parse_double("--curvature", optarg, 2e-6, 1e6, &o->plan.curvature))
+                return false;
+            curvature = true;
+            break;
+        case O_RAWK:
+            if (!parse_double("--raw-k", optarg, -30, 1e6, &x))
+                return false;
+            o->plan.curvature = hp_adapter_curvature(x);
+            raw_k = true;
+            break;
+        case O_DROPOUT:
+            if (!parse_double("--dropout", optarg, 0, 0.99, &o->plan.dropout))
+                return false;
+            break;
+        case O_KCLIP:
+            if (!parse_double("--k-grad-clip", optarg, 0, 1e9, &o->k_grad_clip))
+                return false;
+            break;
+        case O_LR:
+            if (!parse_double("--lr", optarg, 0, 1e9, &o->lr))
+                return false;
+            break;
+        case O_OPT:
+            if (strcmp(optarg, "adamw") && strcmp(optarg, "sgd"))
+                return cli_usage_error(cmd, "--optimizer expects adamw or sgd, got '%s'", optarg), false;
+            hp_optim_options_init(&o->optim, strcmp(optarg, "sgd") ? HP_OPT_ADAMW : HP_OPT_SGD);
+            break;
+        case O_MOM:
+            if (!parse_double("--momentum", optarg, 0, 0.999999, &o->optim.momentum))
+                return false;
+            break;
+        case O_WD:
+            if (!parse_double("--weight-decay", optarg, 0, 1e3, &o->weight_decay))
+                return false;
+            break;
+        case O_SCHED:
+            if (strcmp(optarg, "linear") == 0)
+                o->schedule = HP_SCHEDULE_LINEAR;
+            else if (strcmp(optarg, "cosine") == 0)
+                o->schedule = HP_SCHEDULE_COSINE;
+            else if (strcmp(optarg, "constant") == 0)
+                o->schedule = HP_SCHEDULE_CONSTANT;
+            else
+                return cli_usage_error(cmd, "--schedule expects linear, cosine or constant, got '%s'", optarg), false;
+            break;
+        case O_WARMUP:
+            if (!cli_parse_int(cmd, "--warmup", optarg, 0, 1L << 40, &o->warmup))
+                return false;
+            break;
+        case O_CLIP:
+            if (!parse_double("--clip", optarg, 0, 1e12, &o->clip))
+                return false;
+            break;
+        case O_EPOCHS:
+            if (!cli_parse_int(cmd, "--epochs", optarg, 1, 1 << 20, &o->epochs))
+                return false;
+            break;
+        case O_STEPS:
+            if (!cli_parse_int(cmd, "--steps", optarg, 0, 1L << 40, &o->steps))
+                return false;
+            break;
+        case O_BATCH:
+            if (!cli_parse_int(cmd, "--batch", optarg, 1, 1 << 20, &o->batch))
+                return false;
+            break;
+        case O_MICRO:
+            if (!cli_parse_int(cmd, "--micro-batch", optarg, 1, 4096, &o->micro))
+                return false;
+            break;
+        case O_SEED: {
+            char *end;
+            o->seed = strtoull(optarg, &end, 10);
+            if (!*optarg || *end || *optarg == '-')
+                return cli_usage_error(cmd, "--seed expects a non-negative integer, got '%s'", optarg), false;
+            break;
+        }
+        case O_VAL:
+            if (!parse_double("--val-size", optarg, 0, 1e12, &o->val_size))
+                return false;
+            if (o->val_size >= 1 && o->val_size != floor(o->val_size))
+                return cli_usage_error(cmd, "--val-size expects a count or a fraction below 1, got '%s'", optarg),
+                       false;
+            break;
+        case O_EVAL:
+            if (!cli_parse_int(cmd, "--eval-every", optarg, 0, 1L << 40, &o->eval_every))
+                return false;
+            break;
+        case O_LIMIT:
+            if (!cli_parse_int(cmd, "--limit", optarg, 1, 0x7fffffffL, &o->limit))
+                return false;
+            break;
+        case O_CKPT:
+            if (!cli_parse_int(cmd, "--checkpoint-every", optarg, 0, 1L << 40, &o->checkpoint_every))
+                return false;
+            break;
+        case O_RESUME: o->resume = true; break;
+        case O_TOK: o->tokenizer = optarg; break;
+        case 'o': o->out = optarg; break;
+        case 'h':
+            fputs(HELP, stdout);
+            *status = EXIT_OK;
+            return false;
+        default:
+            cli_usage_error(cmd, "invalid option");
+            return false;
+        }
+    }
+    if (raw_k && curvature)
+        return cli_usage_error(cmd, "--curvature and --raw-k both set the initial K: give one"), false;
+    if (argc - optind < 2)
+        return cli_usage_error(cmd, "MODEL and at least one DATA file are required"), false;
+    if (!o->out)
+        return cli_usage_error(cmd, "-o OUT (the output directory) is required"), false;
+    if (o->micro > o->batch)
+        return cli_usage_error(cmd, "--micro-batch %ld is larger than --batch %ld", o->micro, o->batch), false;
+    if (o->k_grad_clip < 0) /* the default: the authors' clip goes with their released form */
+        o->k_grad_clip = strcmp(o->plan.method, "hyplora-released") == 0 ? 0.01 : 0;
+    o->model = argv[optind];
+    o->data = argv + optind + 1;
+    o->n_data = argc - optind - 1;
+    return true;
+}
+
+/* ---- the run ---- */
+
+typedef struct run {
+    const train_opts *o;
+    model_session s;
+    instruct_data d;
+    instruct_item **train, **val; /* into d.items */
+    size_t n_train, n_val, n_no_target;
+    hp_adapter_set set;
+    hp_optim opt;
+    train_log log;
+    train_settings settings;
+    int64_t total, per_epoch;
+    hp_fwd_acts *acts;
+    hp_bwd_work *work;
+    int T;                      /* the longest item: acts hold micro x T */
+    int32_t *tokens, *targets;  /* [n_micro * micro * T] */
+    int *lengths;               /* [n_micro * micro] */
+    float *logits;              /* [micro * T * vocab], for the validation loss */
+    hp_train_batch *mb;
+    char path[3][4200];         /* checkpoint, log, adapter dir (= out) */
+} run;
+
+enum { P_CHECKPOINT, P_LOG, P_OUT };
+
+static volatile sig_atomic_t g_stop;
+
+/* The first Ctrl-C asks the loop to stop after the current step; a second one kills. */
+static void on_signal(int sig)
+{
+    g_stop = sig;
+    signal(sig, SIG_DFL);
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static uint64_t mix(uint64_t seed, uint64_t a)
+{
+    uint64_t z = seed ^ (a + 0x9e3779b97f4a7c15ull + (seed << 6) + (seed >> 2));
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Fisher-Yates with the stream of `seed`. */
+static void shuffle(instruct_item **v, size_t n, uint64_t seed)
+{
+    hp_rng r;
+    hp_rng_seed(&r, seed);
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)(hp_rng_uniform(&r) * (double)i);
+        instruct_item *t = v[i - 1];
+        v[i - 1] = v[j];
+        v[j] = t;
+    }
+}
+
+/* Reads and splits the data: items without a target position (a prompt that fills the
+ * cutoff when training on the response only) are left out and counted. */
+static int load_data(run *r, hp_err *err)
+{
+    const train_opts *o = r->o;
+    if (instruct_data_read(&r->d, r->s.tok, &o->inst, o->data, o->n_data, o->limit, err))
+        return -1;
+    instruct_item **all = hp_malloc((r->d.n ? r->d.n : 1) * sizeof *all, "the item list", err);
+    if (!all)
+        return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < r->d.n; i++)
+        if (r->d.items[i].ex.ids.n > r->d.items[i].ex.first_target)
+            all[n++] = &r->d.items[i];
+    r->n_no_target = r->d.n - n;
+    size_t n_val = o->val_size < 1 ? (size_t)floor(o->val_size * (double)n) : (size_t)o->val_size;
+    r->val = all;
+    r->train = all + n_val;
+    if (n_val >= n) {
+        free(all);
+        r->val = NULL;
+        return hp_fail(err, "the data hold %zu usable items (%zu without any target token within the cutoff), so "
+                            "--val-size %zu leaves none for training", n, r->n_no_target, n_val);
+    }
+    shuffle(all, n, mix(o->seed, 0x76616c)); /* the split, as train_test_split(seed) shuffles first */
+    r->n_val = n_val;
+    r->n_train = n - n_val;
+    const hp_config *c = &r->s.fm->config;
+    r->T = r->d.max_len;
+    if (c->max_position_embeddings > 0 && r->T > c->max_position_embeddings)
+        return hp_fail(err, "an item has %d tokens but the model's context holds %d: lower --cutoff", r->T,
+                       c->max_position_embeddings);
+    return 0;
+}
+
+/* A digest of the training and validation items, in order: a resumed run must see the same. */
+static uint64_t data_digest(const run *r)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < r->n_val + r->n_train; i++) {
+        const hp_instruct_example *ex = &r->val[i]->ex;
+        h = (h ^ ex->first_target) * 1099511628211ull;
+        for (size_t t = 0; t < ex->ids.n; t++)
+            h = (h ^ (uint32_t)ex->ids.ids[t]) * 1099511628211ull;
+    }
+    return h;
+}
+
+static void settings(run *r)
+{
+    const train_opts *o = r->o;
+    const hp_config *c = &r->s.fm->config;
+    train_settings *s = &r->settings;
+    train_settings_add(s, "model_shape", "%d layers, hidden %d, intermediate %d, heads %d/%d, vocabulary %d",
+                       c->n_layers, c->hidden_size, c->intermediate_size, c->n_heads, c->n_kv_heads, c->vocab_size);
+    train_settings_add(s, "method", "%s", o->plan.method);
+    train_settings_add(s, "hyperbolic_layers", "%s", o->plan.hyperbolic_layers ? o->plan.hyperbolic_layers : "all");
+    train_settings_add(s, "other", "%s", o->plan.hyperbolic_layers ? o->plan.other : "-");
+    train_settings_add(s, "layers", "%s", o->plan.layers);
+    train_settings_add(s, "targets", "%s", o->plan.targets);
+    train_settings_add(s, "rank", "%d", o->plan.rank);
+    train_settings_add(s, "alpha", "%.12g", o->plan.alpha);
+    train_settings_add(s, "alpha_hyperbolic", "%.12g", o->plan.alpha_hyperbolic);
+    train_settings_add(s, "rslora", "%s", o->plan.rslora ? "true" : "false");
+    train_settings_add(s, "initial_curvature", "%.12g", o->plan.curvature);
+    train_settings_add(s, "dropout", "%.12g", o->plan.dropout);
+    train_settings_add(s, "k_grad_clip", "%.12g", o->k_grad_clip);
+    train_settings_add(s, "plan_source", "options");
+    train_settings_add(s, "optimizer", "%s", o->optim.kind == HP_OPT_SGD ? "sgd" : "adamw");
+    train_settings_add(s, "momentum", "%.12g", o->optim.kind == HP_OPT_SGD ? o->optim.momentum : 0.0);
+    train_settings_add(s, "lr", "%.12g", o->lr);
+    train_settings_add(s, "schedule", "%s",
+                       o->schedule == HP_SCHEDULE_COSINE ? "cosine"
+                       : o->schedule == HP_SCHEDULE_CONSTANT ? "constant" : "linear");
+    train_settings_add(s, "warmup", "%ld", o->warmup);
+    train_settings_add(s, "weight_decay", "%.12g", o->weight_decay);
+    train_settings_add(s, "clip", "%.12g", o->clip);
+    train_settings_add(s, "total_steps", "%lld", (long long)r->total);
+    train_settings_add(s, "batch", "%ld", o->batch);
+    train_settings_add(s, "micro_batch", "%ld", o->micro);
+    train_settings_add(s, "seed", "%llu", o->seed);
+    train_settings_add(s, "template", "%s", hp_template_name(&o->inst.template_));
+    train_settings_add(s, "cutoff", "%d", o->inst.cutoff);
+    train_settings_add(s, "train_on_inputs", "%s", o->inst.train_on_inputs ? "true" : "false");
+    train_settings_add(s, "n_train", "%zu", r->n_train);
+    train_settings_add(s, "n_val", "%zu", r->n_val);
+    train_settings_add(s, "n_truncated", "%zu", r->d.n_truncated);
+    train_settings_add(s, "data_digest", "%016llx", (unsigned long long)data_digest(r));
+}
+
+static int setup(run *r, hp_err *err)
+{
+    const train_opts *o = r->o;
+    hp_adapter_spec *spec;
+    size_t n_spec;
+    if (train_plan_build(&o->plan, &r->s.fm->config, &spec, &n_spec, err))
+        return -1;
+    int rc = hp_adapter_set_init(&r->set, &r->s.fm->config, spec, n_spec, o->seed, err);
+    free(spec);
+    if (rc || hp_optim_init(&r->opt, r->set.n_params, &o->optim, err))
+        return -1;
+    hp_adapter_set_attach(&r->set, r->s.fm);
+    for (size_t i = 0; i < r->set.n; i++)
+        r->log.n_hyp += r->set.a[i].k != NULL;
+    r->per_epoch = (int64_t)((r->n_train + (size_t)o->batch - 1) / (size_t)o->batch);
+    r->total = o->steps >= 0 ? o->steps : o->epochs * r->per_epoch;
+    settings(r);
+    int micro = (int)o->micro, n_micro = (int)((o->batch + o->micro - 1) / o->micro), V = r->s.fm->config.vocab_size;
+    size_t per = (size_t)micro * (size_t)r->T;
+    if (!(r->acts = hp_fwd_acts_new(r->s.fm, micro, r->T, true, err)) ||
+        !(r->work = hp_bwd_work_new(r->s.fm, micro, r->T, err)) ||
+        !(r->tokens = hp_malloc((size_t)n_micro * per * sizeof *r->tokens, "the token batch", err)) ||
+        !(r->targets = hp_malloc((size_t)n_micro * per * sizeof *r->targets, "the target batch", err)) ||
+        !(r->lengths = hp_malloc((size_t)n_micro * micro * sizeof *r->lengths, "the lengths", err)) ||
+        !(r->mb = hp_malloc((size_t)n_micro * sizeof *r->mb, "the micro-batches", err)) ||
+        (r->n_val && !(r->logits = hp_malloc(per * (size_t)V * sizeof *r->logits, "the validation logits", err))))
+        return -1;
+    return 0;
+}
+
+static double validation_loss(run *r, hp_err *err)
+{
+    int micro = (int)r->o->micro;
+    double nll = 0;
+    size_t count = 0;
+    for (size_t i = 0; i < r->n_val; i += (size_t)micro) {
+        int B = (int)(r->n_val - i < (size_t)micro ? r->n_val - i : (size_t)micro);
+        for (int b = 0; b < B; b++)
+            r->val[i + b]->nll = 0, r->val[i + b]->targets = 0;
+        if (instruct_nll(r->s.fm, r->acts, r->val + i, B, r->tokens, r->lengths, r->logits, err))
+            return NAN;
+        for (int b = 0; b < B; b++)
+            nll += r->val[i + b]->nll, count += r->val[i + b]->targets;
+    }
+    return nll / (double)count;
+}
+
+/* Writes the checkpoint, the adapter and the log (each file atomically). */
+static int save(run *r, int64_t step, bool checkpoint, hp_err *err)
+{
+    const train_opts *o = r->o;
+    const char *inputs[64];
+    int n_inputs = 0;
+    for (int i = 0; i < o->n_data && n_inputs < 64; i++)
+        inputs[n_inputs++] = o->data[i];
+    if (checkpoint &&
+        train_checkpoint_save(r->path[P_CHECKPOINT], &r->set, &r->opt, &r->log, &r->settings, step, err))
+        return -1;
+    if (hp_adapter_set_save(&r->set, r->path[P_OUT], o->model, o->k_grad_clip, "options", err))
+        return -1;
+    int64_t *val_items = hp_malloc((r->n_val ? r->n_val : 1) * sizeof *val_items, "the validation items", err);
+    if (!val_items)
+        return -1;
+    for (size_t i = 0; i < r->n_val; i++)
+        val_items[i] = r->val[i] - r->d.items;
+    int rc = train_log_write(r->path[P_LOG], &r->log, &r->set, &r->settings, val_items, r->n_val, inputs, n_inputs,
+                             err);
+    free(val_items);
+    return rc;
+}
+
+/* Fills r->mb with the micro-batches of step `step`: the epoch's order of the training
+ * items (the split's order shuffled by the seed and the epoch alone, so a resumed run finds
+ * it from the step) cut into batches, the last batch of an epoch possibly smaller, and each
+ * batch into micro-batches. Returns their number; *tokens gets the non-padding positions. */
+static int step_batches(run *r, int64_t step, int64_t *order_epoch, instruct_item **order, size_t *tokens)
+{
+    const train_opts *o = r->o;
+    int64_t epoch = step / r->per_epoch;
+    if (*order_epoch != epoch) {
+        memcpy(order, r->train, r->n_train * sizeof *order);
+        shuffle(order, r->n_train, mix(o->seed, 1 + (uint64_t)epoch));
+        *order_epoch = epoch;
+    }
+    size_t first = (size_t)(step % r->per_epoch) * (size_t)o->batch;
+    size_t n = r->n_train - first < (size_t)o->batch ? r->n_train - first : (size_t)o->batch;
+    int n_micro = 0, micro = (int)o->micro;
+    size_t per = (size_t)micro * (size_t)r->T;
+    *tokens = 0;
+    for (size_t i = 0; i < n; i += (size_t)micro, n_micro++) {
+        int B = (int)(n - i < (size_t)micro ? n - i : (size_t)micro);
+        int32_t *tk = r->tokens + (size_t)n_micro * per, *tg = r->targets + (size_t)n_micro * per;
+        int *len = r->lengths + (size_t)n_micro * micro;
+        int T = instruct_batch(order + first + i, B, tk, tg, len);
+        r->mb[n_micro] = (hp_train_batch){tk, tg, len, B, T};
+        for (int b = 0; b < B; b++)
+            *tokens += (size_t)len[b];
+    }
+    return n_micro;
+}
+
+static void print_plan(const run *r)
+{
+    const train_opts *o = r->o;
+    size_t n_hyp = (size_t)r->log.n_hyp;
+    printf("plan: %zu adapters (%zu HypLoRA, %zu LoRA), rank %d, %zu trainable parameters\n", r->set.n, n_hyp,
+           r->set.n - n_hyp, o->plan.rank, r->set.n_params);
+    printf("data: %zu training items, %zu validation items", r->n_train, r->n_val);
+    if (r->d.n_truncated)
+        printf(", %zu cut at %d tokens", r->d.n_truncated, o->inst.cutoff);
+    if (r->n_no_target)
+        printf(", %zu left out (no target token within the cutoff)", r->n_no_target);
+    printf("\nsteps: %lld (%lld per epoch) of %ld items in micro-batches of %ld\n", (long long)r->total,
+           (long long)r->per_epoch, o->batch, o->micro);
+    fflush(stdout);
+}
+
+static int evaluate_at(run *r, int64_t step, hp_err *err)
+{
+    double v = validation_loss(r, err);
+    if (isnan(v) || train_log_add_val(&r->log, (double)step, v, err))
+        return hp_failctx(err, "the validation loss after step %lld", (long long)step);
+    printf("step %lld: validation loss %.6f\n", (long long)step, v);
+    fflush(stdout);
+    return 0;
+}
+
+/* The training loop from step `start`; returns 1 when stopped by a signal. */
+static int loop(run *r, int64_t start, hp_err *err)
+{
+    const train_opts *o = r->o;
+    instruct_item **order = hp_malloc((r->n_train ? r->n_train : 1) * sizeof *order, "the item order", err);
+    if (!order)
+        return -1;
+    int64_t order_epoch = -1, last_saved = start;
+    hp_train_options to = {.weight_decay = o->weight_decay, .clip = o->clip, .k_grad_clip = o->k_grad_clip};
+    char label[160] = "train";
+    cli_progress p;
+    hp_progress *prog = cli_progress_begin(&p, label);
+    int rc = 0;
+    for (int64_t step = start; step < r->total && rc == 0; step++) {
+        size_t tokens;
+        int n_micro = step_batches(r, step, &order_epoch, order, &tokens);
+        to.lr = hp_lr_at(o->schedule, step, r->total, o->warmup, o->lr);
+        hp_train_stats st;
+        double t0 = now();
+        uint64_t step_seed = mix(o->seed, 1000003u + (uint64_t)step); /* the step's dropout masks */
+        if (hp_train_step(r->s.fm, r->acts, r->work, &r->set, &r->opt, r->mb, n_micro, &to, step_seed, &st, err)) {
+            char msg[sizeof err->msg];
+            memcpy(msg, err->msg, sizeof msg);
+            if (last_saved > 0)
+                rc = hp_fail(err, "step %lld: %s; the checkpoint of step %lld in %s is kept", (long long)step + 1, msg,
+                             (long long)last_saved, o->out);
+            else
+                rc = hp_fail(err, "step %lld: %s; no checkpoint was written yet", (long long)step + 1, msg);
+            break;
+        }
+        double dt = now() - t0;
+        double row[LOG_COLS] = {(double)(step + 1), st.loss, to.lr, st.grad_norm, (double)tokens, (double)tokens / dt};
+        if (train_log_add(&r->log, row, &r->set, err)) {
+            rc = -1;
+            break;
+        }
+        snprintf(label, sizeof label, "train: step %lld/%lld, loss %.4f, %.0f tokens/s", (long long)step + 1,
+                 (long long)r->total, st.loss, row[LOG_TOKENS_PER_S]);
+        hp_progress_update(prog, (uint64_t)(step + 1 - start), (uint64_t)(r->total - start));
+        bool last = step + 1 == r->total;
+        if (r->n_val && (last || (o->eval_every && (step + 1) % o->eval_every == 0))) {
+            cli_progress_end(&p);
+            rc = evaluate_at(r, step + 1, err);
+        }
+        if (rc == 0 && (g_stop || (o->checkpoint_every && (step + 1) % o->checkpoint_every == 0) || last)) {
+            rc = save(r, step + 1, true, err);
+            last_saved = step + 1;
+        }
+        if (rc == 0 && g_stop && !last) {
+            cli_progress_end(&p);
+            rc = 1;
+            fprintf(stderr, "hyplora train: interrupted after step %lld of %lld: the checkpoint, adapter and log in "
+                            "%s are written; give the same command with --resume to continue\n",
+                    (long long)step + 1, (long long)r->total, o->out);
+        }
+    }
+    cli_progress_end(&p);
+    free(order);
+    return rc;
+}
+
+static void run_free(run *r)
+{
+    free(r->mb);
+    free(r->logits);
+    free(r->lengths);
+    free(r->targets);
+    free(r->tokens);
+    hp_bwd_work_free(r->work);
+    hp_fwd_acts_free(r->acts);
+    train_log_free(&r->log);
+    hp_optim_free(&r->opt);
+    if (r->s.fm)
+        hp_adapter_set_detach(&r->set, r->s.fm);
+    hp_adapter_set_free(&r->set);
+    free(r->val);
+    instruct_data_free(&r->d);
+    model_session_close(&r->s);
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* Opens everything, then trains from the start or from the checkpoint. */
+static int train(run *r, hp_err *err)
+{
+    const train_opts *o = r->o;
+    snprintf(r->path[P_CHECKPOINT], sizeof r->path[0], "%s/checkpoint.safetensors", o->out);
+    snprintf(r->path[P_LOG], sizeof r->path[0], "%s/train_log.h5", o->out);
+    snprintf(r->path[P_OUT], sizeof r->path[0], "%s", o->out);
+    bool have = exists(r->path[P_CHECKPOINT]);
+    if (o->resume && !have)
+        return hp_fail(err, "--resume: %s does not exist: there is no run to continue in %s", r->path[P_CHECKPOINT],
+                       o->out);
+    if (!o->resume && have)
+        return hp_fail(err, "%s already holds a training run (%s): give --resume to continue it, or another -o",
+                       o->out, r->path[P_CHECKPOINT]);
+    /* the backward pass needs the weights in float32 */
+    if (model_session_open(&r->s, o->model, o->tokenizer, HP_FWD_WEIGHTS_F32, true, err) || load_data(r, err) ||
+        setup(r, err))
+        return -1;
+    int64_t start = 0;
+    if (o->resume && train_checkpoint_load(r->path[P_CHECKPOINT], &r->set, &r->opt, &r->log, &r->settings, &start,
+                                           err))
+        return -1;
+    if (mkdir(o->out, 0777) != 0 && errno != EEXIST)
+        return hp_fail(err, "cannot create the output directory %s: %s", o->out, strerror(errno));
+    print_plan(r);
+    if (start > 0)
+        printf("resuming after step %lld of %lld\n", (long long)start, (long long)r->total);
+    if (start >= r->total) {
+        if (r->total == 0) /* --steps 0: the initial adapter */
+            return save(r, 0, true, err);
+        printf("the run in %s is complete\n", o->out);
+        return 0;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    int rc = loop(r, start, err);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    if (rc)
+        return rc;
+    const double *last = r->log.row + (r->log.n - 1) * LOG_COLS;
+    printf("trained %lld steps: loss %.6f at the last step", (long long)r->total, last[LOG_LOSS]);
+    if (r->log.n_val)
+        printf(", validation loss %.6f", r->log.val[2 * r->log.n_val - 1]);
+    printf("\nwrote %s (adapter_model.safetensors, adapter_config.json, train_log.h5, checkpoint.safetensors)\n",
+           o->out);
+    return 0;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    train_opts o = {.lr = 3e-4, .clip = 1.0, .k_grad_clip = -1, .epochs = 3, .steps = -1, .batch = 16, .micro = 4,
+                    .warmup = 100, .eval_every = 200, .checkpoint_every = 100, .seed = 42, .schedule = HP_SCHEDULE_LINEAR};
+    hp_instruct_options_init(&o.inst);
+    train_plan_options_init(&o.plan);
+    hp_optim_options_init(&o.optim, HP_OPT_ADAMW);
+    int status;
+    if (!parse_options(argc, argv, &o, &status))
+        return hp_template_free(&o.inst.template_), status;
+    hp_err err;
+    run r;
+    memset(&r, 0, sizeof r);
+    r.o = &o;
+    int rc = train(&r, &err);
+    run_free(&r);
+    hp_template_free(&o.inst.template_);
+    if (rc == 1)
+        return 130;
+    return rc == 0 ? EXIT_OK : cli_fail(&err);
+}

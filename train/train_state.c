@@ -1,0 +1,277 @@
+/* The training log, checkpoints and the HDF5 log (train/train_state.h). */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "train_state.h"
+
+#define CHECKPOINT_FORMAT "hyplora-train-checkpoint-1"
+
+/* ---- the log ---- */
+
+int train_log_add(train_log *g, const double row[LOG_COLS], const hp_adapter_set *set, hp_err *err)
+{
+    size_t cap = g->cap;
+    if (hp_grow((void **)&g->row, &cap, g->n + 1, LOG_COLS * sizeof *g->row, "the training log", err))
+        return -1;
+    if (g->n_hyp && hp_grow((void **)&g->K, &g->cap, g->n + 1, (size_t)g->n_hyp * sizeof *g->K, "the training log",
+                            err))
+        return -1;
+    g->cap = cap;
+    memcpy(g->row + g->n * LOG_COLS, row, LOG_COLS * sizeof *row);
+    for (size_t i = 0, j = 0; i < set->n; i++)
+        if (set->a[i].k)
+            g->K[g->n * (size_t)g->n_hyp + j++] = hp_adapter_curvature(*set->a[i].k);
+    g->n++;
+    return 0;
+}
+
+int train_log_add_val(train_log *g, double step, double loss, hp_err *err)
+{
+    if (hp_grow((void **)&g->val, &g->val_cap, g->n_val + 1, 2 * sizeof *g->val, "the training log", err))
+        return -1;
+    g->val[2 * g->n_val] = step;
+    g->val[2 * g->n_val + 1] = loss;
+    g->n_val++;
+    return 0;
+}
+
+void train_log_free(train_log *g)
+{
+    free(g->row);
+    free(g->K);
+    free(g->val);
+    int n_hyp = g->n_hyp;
+    memset(g, 0, sizeof *g);
+    g->n_hyp = n_hyp;
+}
+
+void train_settings_add(train_settings *s, const char *key, const char *fmt, ...)
+{
+    if (s->n == sizeof s->key / sizeof s->key[0])
+        abort(); /* a programming error: raise the limit */
+    snprintf(s->key[s->n], sizeof s->key[0], "%s", key);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->value[s->n], sizeof s->value[0], fmt, ap);
+    va_end(ap);
+    s->n++;
+}
+
+/* ---- the checkpoint ---- */
+
+static hp_st_write tensor(const char *name, hp_dtype dtype, int64_t rows, int64_t cols, const void *data)
+{
+    hp_st_write t = {.name = name, .dtype = dtype, .ndim = cols ? 2 : 1, .data = data};
+    t.shape[0] = rows;
+    t.shape[1] = cols;
+    return t;
+}
+
+int train_checkpoint_save(const char *path, const hp_adapter_set *set, const hp_optim *opt, const train_log *g,
+                          const train_settings *s, int64_t step, hp_err *err)
+{
+    hp_st_write t[7];
+    size_t n = 0;
+    t[n++] = tensor("adapters", HP_F32, (int64_t)set->n_params, 0, set->params);
+    t[n++] = tensor("optim_m", HP_F32, (int64_t)opt->n, 0, opt->m);
+    if (opt->v)
+        t[n++] = tensor("optim_v", HP_F32, (int64_t)opt->n, 0, opt->v);
+    if (g->n) /* safetensors has no use for empty tensors: an absent one means none */
+        t[n++] = tensor("log", HP_F64, (int64_t)g->n, LOG_COLS, g->row);
+    if (g->n && g->n_hyp)
+        t[n++] = tensor("log_K", HP_F64, (int64_t)g->n, g->n_hyp, g->K);
+    if (g->n_val)
+        t[n++] = tensor("val", HP_F64, (int64_t)g->n_val, 2, g->val);
+    char steps[2][32];
+    snprintf(steps[0], sizeof steps[0], "%lld", (long long)step);
+    snprintf(steps[1], sizeof steps[1], "%lld", (long long)opt->step);
+    const char *meta[2 * (3 + 32)];
+    size_t m = 0;
+    meta[m++] = "format", meta[m++] = CHECKPOINT_FORMAT;
+    meta[m++] = "step", meta[m++] = steps[0];
+    meta[m++] = "optim_step", meta[m++] = steps[1];
+    for (size_t i = 0; i < s->n; i++)
+        meta[m++] = s->key[i], meta[m++] = s->value[i];
+    return hp_safetensors_write(path, t, n, meta, m / 2, err);
+}
+
+static const char *meta_get(const hp_safetensors *st, const char *key)
+{
+    for (size_t i = 0; i < st->n_meta; i++)
+        if (strcmp(st->meta_keys[i], key) == 0)
+            return st->meta_values[i];
+    return NULL;
+}
+
+/* Copies tensor `name` (dtype, rows x cols; cols 0: a vector) into dst; absent and
+ * optional: nothing to copy. */
+static int take(const hp_safetensors *st, const char *path, const char *name, hp_dtype dtype, size_t rows,
+                size_t cols, bool optional, void *dst, hp_err *err)
+{
+    for (size_t i = 0; i < st->n_tensors; i++) {
+        const hp_tensor *t = &st->tensors[i];
+        if (strcmp(t->name, name))
+            continue;
+        bool ok = t->dtype == dtype && t->ndim == (cols ? 2 : 1) && (size_t)t->shape[0] == rows &&
+                  (!cols || (size_t)t->shape[1] == cols);
+        if (!ok)
+            return hp_fail(err, "%s: tensor %s is %s %s; this run expects %s [%zu%s%.0zu]", path, name, t->dtype_name,
+                           hp_tensor_shape_str(t, (char[64]){0}, 64), hp_dtype_name(dtype), rows, cols ? ", " : "",
+                           cols);
+        memcpy(dst, t->data, t->nbytes);
+        return 0;
+    }
+    return optional ? 0 : hp_fail(err, "%s: tensor %s is missing", path, name);
+}
+
+static int read_count(const hp_safetensors *st, const char *path, const char *key, int64_t *v, hp_err *err)
+{
+    const char *s = meta_get(st, key);
+    char *end;
+    long long x = s ? strtoll(s, &end, 10) : -1;
+    if (!s || *end || x < 0)
+        return hp_fail(err, "%s: metadata %s is %s; expected a count", path, key, s ? s : "missing");
+    *v = x;
+    return 0;
+}
+
+int train_checkpoint_load(const char *path, hp_adapter_set *set, hp_optim *opt, train_log *g,
+                          const train_settings *s, int64_t *step, hp_err *err)
+{
+    hp_safetensors st;
+    if (hp_safetensors_open(&st, path, 0, err))
+        return -1;
+    int rc = 0;
+    const char *format = meta_get(&st, "format");
+    if (!format || strcmp(format, CHECKPOINT_FORMAT))
+        rc = hp_fail(err, "%s is not a hyplora training checkpoint (metadata format is %s, expected %s)", path,
+                     format ? format : "missing", CHECKPOINT_FORMAT);
+    for (size_t i = 0; rc == 0 && i < s->n; i++) {
+        const char *v = meta_get(&st, s->key[i]);
+        if (!v || strcmp(v, s->value[i]))
+            rc = hp_fail(err, "--resume: the checkpoint %s was made with %s %s, this run has %s %s: resume with the "
+                              "options of the interrupted run, or start afresh without --resume",
+                         path, s->key[i], v ? v : "(none)", s->key[i], s->value[i]);
+    }
+    int64_t n_log = 0, n_val = 0;
+    for (size_t i = 0; rc == 0 && i < st.n_tensors; i++) {
+        const hp_tensor *t = &st.tensors[i];
+        if (strcmp(t->name, "log") == 0)
+            n_log = t->shape[0];
+        else if (strcmp(t->name, "val") == 0)
+            n_val = t->shape[0];
+    }
+    train_log_free(g);
+    if (rc == 0 && (read_count(&st, path, "step", step, err) || read_count(&st, path, "optim_step", &opt->step, err)))
+        rc = -1;
+    if (rc == 0 && n_log != *step)
+        rc = hp_fail(err, "%s: the log has %lld steps but the checkpoint says %lld were taken", path,
+                     (long long)n_log, (long long)*step);
+    if (rc == 0 && ((g->cap = (size_t)n_log) > 0) &&
+        (!(g->row = hp_malloc((size_t)n_log * LOG_COLS * sizeof *g->row, "the training log", err)) ||
+         (g->n_hyp && !(g->K = hp_malloc((size_t)n_log * g->n_hyp * sizeof *g->K, "the training log", err)))))
+        rc = -1;
+    if (rc == 0 && ((g->val_cap = (size_t)n_val) > 0) &&
+        !(g->val = hp_malloc((size_t)n_val * 2 * sizeof *g->val, "the training log", err)))
+        rc = -1;
+    if (rc == 0 &&
+        (take(&st, path, "adapters", HP_F32, set->n_params, 0, false, set->params, err) ||
+         take(&st, path, "optim_m", HP_F32, opt->n, 0, false, opt->m, err) ||
+         (opt->v && take(&st, path, "optim_v", HP_F32, opt->n, 0, false, opt->v, err)) ||
+         take(&st, path, "log", HP_F64, (size_t)n_log, LOG_COLS, true, g->row, err) ||
+         (g->n_hyp && take(&st, path, "log_K", HP_F64, (size_t)n_log, (size_t)g->n_hyp, n_log == 0, g->K, err)) ||
+         take(&st, path, "val", HP_F64, (size_t)n_val, 2, true, g->val, err)))
+        rc = -1;
+    if (rc == 0) {
+        g->n = (size_t)n_log;
+        g->n_val = (size_t)n_val;
+    }
+    hp_safetensors_close(&st);
+    return rc;
+}
+
+/* ---- the HDF5 log ---- */
+
+static int write_column(hp_report *r, const train_log *g, int col, const char *name, const char *definition,
+                        const char *units, hp_err *err)
+{
+    double *v = hp_malloc((g->n ? g->n : 1) * sizeof *v, "the training log", err);
+    if (!v)
+        return -1;
+    for (size_t i = 0; i < g->n; i++)
+        v[i] = g->row[i * LOG_COLS + col];
+    int64_t dims[1] = {(int64_t)g->n};
+    int rc = hp_report_write_f64(r, name, 1, dims, v, definition, units, err);
+    free(v);
+    return rc;
+}
+
+int train_log_write(const char *path, const train_log *g, const hp_adapter_set *set, const train_settings *s,
+                    const int64_t *val_items, size_t n_val, const char *const *inputs, int n_inputs, hp_err *err)
+{
+    hp_report *r = hp_report_begin(path, "train", g_cli.argc, g_cli.argv, HYPLORA_VERSION, err);
+    if (!r)
+        return -1;
+    char **names = hp_calloc(g->n_hyp ? (size_t)g->n_hyp : 1, sizeof *names, "the module names", err);
+    int rc = names ? 0 : -1;
+    for (size_t i = 0, j = 0; rc == 0 && i < set->n; i++)
+        if (set->a[i].k && !(names[j] = malloc(96)))
+            rc = hp_fail(err, "out of memory for the module names");
+        else if (set->a[i].k)
+            hp_adapter_spec_name(&set->spec[i], names[j++], 96);
+    for (int i = 0; rc == 0 && i < n_inputs; i++)
+        rc = hp_report_add_input(r, inputs[i], err);
+    for (size_t i = 0; rc == 0 && i < s->n; i++)
+        rc = hp_report_attr_str(r, "", s->key[i], s->value[i], err);
+    if (rc == 0)
+        rc = write_column(r, g, LOG_STEP, "step", "the optimiser step (1-based) each row describes", NULL, err) ||
+             write_column(r, g, LOG_LOSS, "loss",
+                          "the step's training loss: the mean over its micro-batches of their mean token "
+                          "cross-entropy (natural log), with dropout", "nats per token", err) ||
+             write_column(r, g, LOG_LR, "learning_rate", "the learning rate of the step", NULL, err) ||
+             write_column(r, g, LOG_GRAD_NORM, "grad_norm", "the global L2 norm of the adapters' gradient, "
+                          "before clipping", NULL, err) ||
+             write_column(r, g, LOG_TOKENS, "tokens", "the positions of the step's micro-batches that are not "
+                          "padding", "tokens", err) ||
+             write_column(r, g, LOG_TOKENS_PER_S, "tokens_per_s", "tokens divided by the step's wall time",
+                          "tokens/s", err)
+                 ? -1 : 0;
+    if (rc == 0 && g->n_hyp) {
+        int64_t dims[2] = {(int64_t)g->n, g->n_hyp};
+        rc = hp_report_write_f64(r, "curvature", 2, dims, g->K, "each HypLoRA module's curvature K = "
+                                 "softplus(k) + 1e-6 after the step; columns in the order of curvature_modules",
+                                 NULL, err) ||
+             hp_report_write_strings(r, "curvature_modules", (size_t)g->n_hyp, (const char *const *)names,
+                                     "the HypLoRA module of each column of curvature", err) ? -1 : 0;
+    }
+    double *steps = rc == 0 ? hp_malloc((g->n_val ? g->n_val : 1) * 2 * sizeof *steps, "the log", err) : NULL;
+    if (rc == 0 && !steps)
+        rc = -1;
+    if (rc == 0) {
+        for (size_t i = 0; i < g->n_val; i++)
+            steps[i] = g->val[2 * i], steps[g->n_val + i] = g->val[2 * i + 1];
+        int64_t dims[1] = {(int64_t)g->n_val};
+        rc = hp_report_write_f64(r, "val_step", 1, dims, steps, "the optimiser steps after which the validation "
+                                 "loss was measured", NULL, err) ||
+             hp_report_write_f64(r, "val_loss", 1, dims, steps + g->n_val, "the mean token cross-entropy over "
+                                 "the validation items (as hyplora loss computes it), without dropout",
+                                 "nats per token", err) ? -1 : 0;
+    }
+    if (rc == 0) {
+        int64_t dims[1] = {(int64_t)n_val};
+        rc = hp_report_write_i64(r, "val_items", 1, dims, val_items, "the validation items: their 0-based "
+                                 "indices among the items of the data files, read in the order given", NULL, err);
+    }
+    free(steps);
+    for (int i = 0; names && i < g->n_hyp; i++)
+        free(names[i]);
+    free(names);
+    if (rc == 0)
+        return hp_report_commit(r, err);
+    hp_report_abort(r);
+    return -1;
+}

@@ -1,0 +1,55 @@
+/* What a training run carries from step to step and across a restart (docs/training.md):
+ * the log of every optimiser step and validation, the checkpoint (adapters, optimiser state,
+ * log and the run's settings, one safetensors file written atomically), and the training
+ * log as HDF5 (/train). */
+#ifndef HYPLORA_TRAIN_STATE_H
+#define HYPLORA_TRAIN_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hyplora.h"
+
+/* One optimiser step as logged. */
+enum { LOG_STEP, LOG_LOSS, LOG_LR, LOG_GRAD_NORM, LOG_TOKENS, LOG_TOKENS_PER_S, LOG_COLS };
+
+typedef struct train_log {
+    int n_hyp;              /* HypLoRA modules: the K columns */
+    size_t n, cap;          /* steps logged */
+    double *row;            /* [n, LOG_COLS] */
+    double *K;              /* [n, n_hyp]: each HypLoRA module's K after the step */
+    size_t n_val, val_cap;
+    double *val;            /* [n_val, 2]: step, validation loss */
+} train_log;
+
+int train_log_add(train_log *g, const double row[LOG_COLS], const hp_adapter_set *set, hp_err *err);
+int train_log_add_val(train_log *g, double step, double loss, hp_err *err);
+void train_log_free(train_log *g);
+
+/* The settings a checkpoint must share with the run that resumes it: key and value strings. */
+typedef struct train_settings {
+    size_t n;
+    char key[40][32];
+    char value[40][96];
+} train_settings;
+
+void train_settings_add(train_settings *s, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Writes path (atomically): the adapters' values, the optimiser's state and step, the log
+ * and the settings; `step` is the number of optimiser steps taken. */
+int train_checkpoint_save(const char *path, const hp_adapter_set *set, const hp_optim *opt, const train_log *g,
+                          const train_settings *s, int64_t step, hp_err *err);
+
+/* Reads path back into set (laid out as the checkpoint's, else an error), opt and g after
+ * checking every setting against s (an error names the first that differs); *step gets
+ * the steps taken. */
+int train_checkpoint_load(const char *path, hp_adapter_set *set, hp_optim *opt, train_log *g,
+                          const train_settings *s, int64_t *step, hp_err *err);
+
+/* Writes the log as the /train group of the HDF5 file at path, with the settings as
+ * attributes, the HypLoRA modules' names and the validation items (their indices among the
+ * items of the data files, in order). */
+int train_log_write(const char *path, const train_log *g, const hp_adapter_set *set, const train_settings *s,
+                    const int64_t *val_items, size_t n_val, const char *const *inputs, int n_inputs, hp_err *err);
+
+#endif
