@@ -11,14 +11,27 @@
 #include "forward_internal.h"
 #include "hyplora/backward.h"
 
-/* Rows of logits made at once by hp_bwd_loss. */
-enum { LOGIT_ROWS = 64 };
+/* Rows of logits made at once by hp_bwd_loss: as many as fit in LOGIT_BYTES (a multiple
+ * of 64, at least 64 and at most 512). Each block's products read the whole head, so
+ * blocks of a few hundred rows keep that read small beside their arithmetic. */
+enum { LOGIT_ROWS_MIN = 64, LOGIT_ROWS_MAX = 512 };
+#define LOGIT_BYTES ((size_t)64 << 20)
+
+static size_t logit_rows(const hp_config *c, int batch, int seq)
+{
+    size_t rows = LOGIT_BYTES / (sizeof(float) * (size_t)c->vocab_size) / 64 * 64;
+    size_t n = ((size_t)batch * seq + 63) / 64 * 64;
+    rows = rows < LOGIT_ROWS_MIN ? LOGIT_ROWS_MIN : rows > LOGIT_ROWS_MAX ? LOGIT_ROWS_MAX : rows;
+    return rows < n ? rows : n;
+}
 
 struct hp_bwd_work {
     float *block;
     float *d_xn, *d_mid, *d_qkv, *d_att, *d_gu, *d_act; /* [n, width] gradients of the activations */
     float *dx;        /* [n, hidden] the gradient flowing down the residual stream */
-    float *logits;    /* [LOGIT_ROWS, vocab] */
+    float *logits;    /* [logit_rows, vocab] */
+    double *row_loss; /* [logit_rows] */
+    size_t logit_rows;
     float *d_scores;  /* per thread: one head's [T, T] gradient of the attention weights */
     float *neg_sin;   /* [T, hd/2]: the inverse rotation */
     int batch, seq;
@@ -28,18 +41,22 @@ hp_bwd_work *hp_bwd_work_new(const hp_fwd_model *fm, int batch, int seq, hp_err 
 {
     const hp_config *c = &fm->config;
     size_t n = (size_t)batch * seq, d = (size_t)c->hidden_size, f = (size_t)c->intermediate_size;
-    size_t qd = (size_t)c->n_heads * c->head_dim, T = (size_t)seq;
+    size_t qd = (size_t)c->n_heads * c->head_dim, T = (size_t)seq, rows = logit_rows(c, batch, seq);
     size_t sizes[] = {n * d, n * d, n * (size_t)hp_fwd_qkv_width(c), n * qd, n * 2 * f, n * f, n * d,
-                      (size_t)LOGIT_ROWS * (size_t)c->vocab_size, (size_t)fm->threads * T * T,
+                      rows * (size_t)c->vocab_size, (size_t)fm->threads * T * T,
                       T * (size_t)(c->head_dim / 2)};
     size_t total = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
         total += sizes[i];
     hp_bwd_work *w = hp_calloc(1, sizeof *w, "the backward pass", err);
-    if (!w || !(w->block = hp_malloc(total * sizeof(float), "the backward pass's buffers", err))) {
+    if (!w || !(w->block = hp_malloc(total * sizeof(float), "the backward pass's buffers", err)) ||
+        !(w->row_loss = hp_malloc(rows * sizeof(double), "the backward pass's buffers", err))) {
+        if (w)
+            free(w->block);
         free(w);
         return NULL;
     }
+    w->logit_rows = rows;
     float **views[] = {&w->d_xn,   &w->d_mid,  &w->d_qkv,      &w->d_att,  &w->d_gu,
                        &w->d_act,  &w->dx,     &w->logits,     &w->d_scores, &w->neg_sin};
     float *p = w->block;
@@ -55,11 +72,29 @@ hp_bwd_work *hp_bwd_work_new(const hp_fwd_model *fm, int batch, int seq, hp_err 
 void hp_bwd_work_free(hp_bwd_work *w)
 {
     if (w)
-        free(w->block);
+        free(w->block), free(w->row_loss);
     free(w);
 }
 
 /* ---- linear layers: y = x W^T (+ b) ---- */
+
+/* dW += dy^T x when dW is not NULL. */
+static void weight_grad(const hp_fwd_weight *W, const float *dy, size_t ldy, const float *x, size_t ldx, size_t n,
+                        float *dW)
+{
+    if (dW)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)W->rows, (int)W->cols, (int)n, 1, dy, (int)ldy, x,
+                    (int)ldx, 1, dW, (int)W->cols);
+}
+
+/* db += the column sums of dy [n, out] when db is not NULL. */
+static void bias_grad(float *db, const float *dy, size_t ldy, size_t n, int out)
+{
+    if (db)
+        for (size_t r = 0; r < n; r++)
+            for (int j = 0; j < out; j++)
+                db[j] += dy[r * ldy + (size_t)j];
+}
 
 /* dx (+)= dy W, with dx overwritten when accumulate is false; dW += dy^T x when dW is not
  * NULL; db += the column sums of dy. dy, x, dx are rows ldy, ldx, ldx apart. */
@@ -80,11 +115,12 @@ static void linear_backward(const hp_fwd_weight *W, const float *dy, size_t ldy,
 
 /* ---- RMSNorm: y = x r w, r = 1 / sqrt(mean(x^2) + eps) ---- */
 
-/* dx (+)= the gradient through the norm of dy; dw += sum over rows of dy x r. */
-static void rmsnorm_backward(const float *x, const float *w, const float *dy, size_t n, int d, double eps,
-                             float *dx, bool accumulate, float *dw)
+/* dx (+)= the gradient through the norm of dy for rows [begin, end); dw += sum over those
+ * rows of dy x r. */
+static void rmsnorm_backward_rows(const float *x, const float *w, const float *dy, size_t begin, size_t end, int d,
+                                  double eps, float *dx, bool accumulate, float *dw)
 {
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = begin; i < end; i++) {
         const float *xr = x + i * (size_t)d, *gr = dy + i * (size_t)d;
         float *o = dx + i * (size_t)d;
         double ss = 0, dot = 0;
@@ -101,6 +137,34 @@ static void rmsnorm_backward(const float *x, const float *w, const float *dy, si
             for (int j = 0; j < d; j++)
                 dw[j] += (float)((double)gr[j] * xr[j] * r);
     }
+}
+
+typedef struct norm_back {
+    const float *x, *w, *dy;
+    float *dx;
+    int d;
+    double eps;
+    bool accumulate;
+} norm_back;
+
+static void norm_back_items(void *ctx, int worker, size_t begin, size_t end)
+{
+    (void)worker;
+    const norm_back *j = ctx;
+    rmsnorm_backward_rows(j->x, j->w, j->dy, begin, end, j->d, j->eps, j->dx, j->accumulate, NULL);
+}
+
+/* The same over n rows: on the model's threads when dw is NULL (rows are independent then);
+ * in row order on this thread when the weight's gradient is summed over them. */
+static void rmsnorm_backward(const hp_fwd_model *fm, const float *x, const float *w, const float *dy, size_t n,
+                             int d, double eps, float *dx, bool accumulate, float *dw)
+{
+    if (dw) {
+        rmsnorm_backward_rows(x, w, dy, 0, n, d, eps, dx, accumulate, dw);
+        return;
+    }
+    norm_back j = {x, w, dy, dx, d, eps, accumulate};
+    fwd_parallel(fm, n, 16, norm_back_items, &j);
 }
 
 /* ---- attention ---- */
@@ -157,17 +221,38 @@ static void att_back_items(void *ctx, int worker, size_t begin, size_t end)
 
 /* ---- one layer ---- */
 
-static void silu_backward(const float *gate_up, const float *d_act, float *d_gu, size_t n, int f)
+typedef struct silu_back {
+    const float *gate_up, *d_act;
+    float *d_gu;
+    int f;
+} silu_back;
+
+/* Rows [begin, end): exp(-g) is made in the gate's gradient row first (fwd_exp_shifted,
+ * vectorised), then each element in float from it. */
+static void silu_back_items(void *ctx, int worker, size_t begin, size_t end)
 {
-    for (size_t i = 0; i < n; i++) {
-        const float *g = gate_up + i * 2 * (size_t)f, *u = g + f, *da = d_act + i * (size_t)f;
-        float *dg = d_gu + i * 2 * (size_t)f, *du = dg + f;
-        for (int j = 0; j < f; j++) {
-            double sig = 1 / (1 + exp(-(double)g[j])), silu = g[j] * sig;
-            dg[j] = (float)(da[j] * u[j] * sig * (1 + g[j] * (1 - sig)));
-            du[j] = (float)(da[j] * silu);
+    (void)worker;
+    const silu_back *j = ctx;
+    size_t f = (size_t)j->f;
+    for (size_t i = begin; i < end; i++) {
+        const float *g = j->gate_up + i * 2 * f, *u = g + f, *da = j->d_act + i * f;
+        float *dg = j->d_gu + i * 2 * f, *du = dg + f;
+        for (size_t k = 0; k < f; k++)
+            dg[k] = -g[k];
+        fwd_exp_shifted(dg, f, 0);
+        for (size_t k = 0; k < f; k++) {
+            float sig = 1.0f / (1.0f + dg[k]);
+            du[k] = da[k] * g[k] * sig;
+            dg[k] = da[k] * u[k] * sig * (1.0f + g[k] * (1.0f - sig));
         }
     }
+}
+
+static void silu_backward(const hp_fwd_model *fm, const float *gate_up, const float *d_act, float *d_gu, size_t n,
+                          int f)
+{
+    silu_back j = {gate_up, d_act, d_gu, f};
+    fwd_parallel(fm, n, (size_t)(1 << 14) / (size_t)f + 1, silu_back_items, &j);
 }
 
 /* The gradient through module m's adapter, if it has one: dh (rows lddh apart) is the
@@ -211,14 +296,20 @@ int hp_bwd_layer(const hp_fwd_model *fm, int l, const hp_fwd_acts *acts, const i
     linear_backward(&W->w_down, dx_out, d, A->act, f, n, w->d_act, false, g->w_down, NULL);
     if (adapt_back(acts, W, l, HP_MODULE_DOWN, dx_out, d, n, w->d_act, err))
         return -1;
-    silu_backward(A->gate_up, w->d_act, w->d_gu, n, (int)f);
-    linear_backward(&W->w_gate, w->d_gu, 2 * f, A->xn2, d, n, w->d_xn, false, g->w_gate, NULL);
-    linear_backward(&W->w_up, w->d_gu + f, 2 * f, A->xn2, d, n, w->d_xn, true, g->w_up, NULL);
+    silu_backward(fm, A->gate_up, w->d_act, w->d_gu, n, (int)f);
+    if (W->w_gate_up.rows) { /* one product for both halves' input gradient */
+        linear_backward(&W->w_gate_up, w->d_gu, 2 * f, A->xn2, d, n, w->d_xn, false, NULL, NULL);
+        weight_grad(&W->w_gate, w->d_gu, 2 * f, A->xn2, d, n, g->w_gate);
+        weight_grad(&W->w_up, w->d_gu + f, 2 * f, A->xn2, d, n, g->w_up);
+    } else {
+        linear_backward(&W->w_gate, w->d_gu, 2 * f, A->xn2, d, n, w->d_xn, false, g->w_gate, NULL);
+        linear_backward(&W->w_up, w->d_gu + f, 2 * f, A->xn2, d, n, w->d_xn, true, g->w_up, NULL);
+    }
     if (adapt_back(acts, W, l, HP_MODULE_GATE, w->d_gu, 2 * f, n, w->d_xn, err) ||
         adapt_back(acts, W, l, HP_MODULE_UP, w->d_gu + f, 2 * f, n, w->d_xn, err))
         return -1;
     memcpy(w->d_mid, dx_out, n * d * sizeof(float));
-    rmsnorm_backward(A->x_mid, W->mlp_norm, w->d_xn, n, (int)d, eps, w->d_mid, true, g->mlp_norm);
+    rmsnorm_backward(fm, A->x_mid, W->mlp_norm, w->d_xn, n, (int)d, eps, w->d_mid, true, g->mlp_norm);
 
     /* attention: x_mid = x_in + att Wo^T */
     linear_backward(&W->wo, w->d_mid, d, A->att, qd, n, w->d_att, false, g->wo, NULL);
@@ -233,23 +324,73 @@ int hp_bwd_layer(const hp_fwd_model *fm, int l, const hp_fwd_acts *acts, const i
         w->neg_sin[i] = -acts->rope_sin[i];
     fwd_rope_apply(w->d_qkv, ld, B, T, c->n_heads, c->head_dim, acts->rope_cos, w->neg_sin);
     fwd_rope_apply(w->d_qkv + qd, ld, B, T, c->n_kv_heads, c->head_dim, acts->rope_cos, w->neg_sin);
-    linear_backward(&W->wq, w->d_qkv, ld, A->xn1, d, n, w->d_xn, false, g->wq, W->bq ? g->bq : NULL);
-    linear_backward(&W->wk, w->d_qkv + qd, ld, A->xn1, d, n, w->d_xn, true, g->wk, W->bk ? g->bk : NULL);
-    linear_backward(&W->wv, w->d_qkv + qd + kvd, ld, A->xn1, d, n, w->d_xn, true, g->wv, W->bv ? g->bv : NULL);
+    if (W->wqkv.rows) { /* one product for the three input gradients */
+        linear_backward(&W->wqkv, w->d_qkv, ld, A->xn1, d, n, w->d_xn, false, NULL, NULL);
+        weight_grad(&W->wq, w->d_qkv, ld, A->xn1, d, n, g->wq);
+        weight_grad(&W->wk, w->d_qkv + qd, ld, A->xn1, d, n, g->wk);
+        weight_grad(&W->wv, w->d_qkv + qd + kvd, ld, A->xn1, d, n, g->wv);
+        bias_grad(W->bq ? g->bq : NULL, w->d_qkv, ld, n, (int)qd);
+        bias_grad(W->bk ? g->bk : NULL, w->d_qkv + qd, ld, n, (int)kvd);
+        bias_grad(W->bv ? g->bv : NULL, w->d_qkv + qd + kvd, ld, n, (int)kvd);
+    } else {
+        linear_backward(&W->wq, w->d_qkv, ld, A->xn1, d, n, w->d_xn, false, g->wq, W->bq ? g->bq : NULL);
+        linear_backward(&W->wk, w->d_qkv + qd, ld, A->xn1, d, n, w->d_xn, true, g->wk, W->bk ? g->bk : NULL);
+        linear_backward(&W->wv, w->d_qkv + qd + kvd, ld, A->xn1, d, n, w->d_xn, true, g->wv,
+                        W->bv ? g->bv : NULL);
+    }
     if (adapt_back(acts, W, l, HP_MODULE_Q, w->d_qkv, ld, n, w->d_xn, err) ||
         adapt_back(acts, W, l, HP_MODULE_K, w->d_qkv + qd, ld, n, w->d_xn, err) ||
         adapt_back(acts, W, l, HP_MODULE_V, w->d_qkv + qd + kvd, ld, n, w->d_xn, err))
         return -1;
     if (dx_in != w->d_mid)
         memmove(dx_in, w->d_mid, n * d * sizeof(float));
-    rmsnorm_backward(A->x_in, W->attn_norm, w->d_xn, n, (int)d, eps, dx_in, true, g->attn_norm);
+    rmsnorm_backward(fm, A->x_in, W->attn_norm, w->d_xn, n, (int)d, eps, dx_in, true, g->attn_norm);
     return 0;
 }
 
 /* ---- the loss, the head and the final norm ---- */
 
-/* The rows [r0, r0 + m) of the loss: logits, softmax, -log p[target] summed into *sum, and
- * the gradient (p - onehot(target)) / n_targets into the head's products. */
+typedef struct loss_job {
+    float *L;              /* [m, V] the block's logits */
+    const int32_t *targets; /* of the block's rows */
+    double *row_loss;
+    double inv_targets;
+    int V;
+} loss_job;
+
+/* Rows [begin, end) of a block: softmax (each exponential once, vectorised, kept in the row
+ * and then scaled; the sum in double), -log p[target] into row_loss, and the gradient
+ * (p - onehot(target)) / n_targets in place of the logits; rows without a target get 0. */
+static void loss_items(void *ctx, int worker, size_t begin, size_t end)
+{
+    (void)worker;
+    const loss_job *j = ctx;
+    int V = j->V;
+    for (size_t i = begin; i < end; i++) {
+        float *row = j->L + i * (size_t)V;
+        int32_t t = j->targets[i];
+        j->row_loss[i] = 0;
+        if (t < 0) {
+            memset(row, 0, (size_t)V * sizeof *row);
+            continue;
+        }
+        float mx = row[0];
+        for (int k = 1; k < V; k++)
+            mx = row[k] > mx ? row[k] : mx;
+        double logit = row[t], z = 0;
+        fwd_exp_shifted(row, (size_t)V, mx);
+        for (int k = 0; k < V; k++)
+            z += row[k];
+        j->row_loss[i] = log(z) + mx - logit;
+        float scale = (float)(j->inv_targets / z);
+        for (int k = 0; k < V; k++)
+            row[k] *= scale;
+        row[t] -= (float)j->inv_targets;
+    }
+}
+
+/* The rows [r0, r0 + m) of the loss: logits, softmax, -log p[target] summed into *sum (in
+ * row order), and the gradient (p - onehot(target)) / n_targets into the head's products. */
 static void loss_rows(const hp_fwd_model *fm, const hp_fwd_acts *acts, const int32_t *targets, size_t r0, size_t m,
                       double inv_targets, const hp_bwd_model_grads *g, hp_bwd_work *w, double *sum)
 {
@@ -258,28 +399,10 @@ static void loss_rows(const hp_fwd_model *fm, const hp_fwd_acts *acts, const int
     const float *x = acts->xn_out + r0 * (size_t)d;
     float *L = w->logits;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, V, d, 1, x, d, fm->lm_head.f32, d, 0, L, V);
-    for (size_t i = 0; i < m; i++) {
-        float *row = L + i * (size_t)V;
-        int32_t t = targets[r0 + i];
-        if (t < 0) {
-            memset(row, 0, (size_t)V * sizeof *row);
-            continue;
-        }
-        float mx = row[0];
-        for (int j = 1; j < V; j++)
-            mx = row[j] > mx ? row[j] : mx;
-        double z = 0, logit = row[t];
-        for (int j = 0; j < V; j++) { /* each exponential once: kept in the row, then scaled */
-            double e = exp((double)row[j] - mx);
-            row[j] = (float)e;
-            z += e;
-        }
-        *sum += log(z) + mx - logit;
-        double scale = inv_targets / z;
-        for (int j = 0; j < V; j++)
-            row[j] = (float)(row[j] * scale);
-        row[t] -= (float)inv_targets;
-    }
+    loss_job j = {L, targets + r0, w->row_loss, inv_targets, V};
+    fwd_parallel(fm, m, 1, loss_items, &j);
+    for (size_t i = 0; i < m; i++)
+        *sum += w->row_loss[i];
     /* d_xn_out = dlogits W_head; dW_head += dlogits^T xn_out */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, d, V, 1, L, V, fm->lm_head.f32, d, 0,
                 w->d_xn + r0 * (size_t)d, d);
@@ -315,10 +438,11 @@ int hp_bwd_loss(const hp_fwd_model *fm, const hp_fwd_acts *acts, const int32_t *
     if (count == 0)
         return hp_fail(err, "backward: the batch has no position with a target");
     double sum = 0;
-    for (size_t r0 = 0; r0 < n; r0 += LOGIT_ROWS)
-        loss_rows(fm, acts, targets, r0, n - r0 < LOGIT_ROWS ? n - r0 : LOGIT_ROWS, 1.0 / (double)count, g, w, &sum);
+    size_t rows = w->logit_rows;
+    for (size_t r0 = 0; r0 < n; r0 += rows)
+        loss_rows(fm, acts, targets, r0, n - r0 < rows ? n - r0 : rows, 1.0 / (double)count, g, w, &sum);
     *loss = sum / (double)count;
-    rmsnorm_backward(acts->x_out, fm->final_norm, w->d_xn, n, (int)d, c->rms_norm_eps, w->dx, false, g->final_norm);
+    rmsnorm_backward(fm, acts->x_out, fm->final_norm, w->d_xn, n, (int)d, c->rms_norm_eps, w->dx, false, g->final_norm);
     for (int l = c->n_layers - 1; l >= lowest; l--)
         if (hp_bwd_layer(fm, l, acts, lengths, B, T, w->dx, w->dx, g->layers ? &g->layers[l] : NULL, w, err))
             return hp_failctx(err, "layer %d", l);

@@ -201,31 +201,51 @@ static void cache_store(const hp_fwd_model *fm, hp_fwd_cache *c, int l, const hp
     }
 }
 
-/* One decoder layer: x_out = x_mid + MLP(norm(x_mid)), x_mid = x_in + Attn(norm(x_in)).
- * The o_proj and down_proj products go to a scratch (the next activation buffer) before the
- * residual add, so that every kept activation is the value the backward pass needs. */
+typedef struct mask_job {
+    uint8_t *keep;
+    size_t in;
+    uint64_t seed, cut;
+} mask_job;
+
+/* Rows [begin, end) of a dropout mask: row t from its own stream, seeded by the module's
+ * seed and t, so the mask is the same whatever the threads. */
+static void mask_rows(void *ctx, int worker, size_t begin, size_t end)
+{
+    (void)worker;
+    const mask_job *j = ctx;
+    for (size_t t = begin; t < end; t++) {
+        hp_rng g;
+        hp_rng_seed(&g, j->seed + (uint64_t)t * 0xd1b54a32d192ed03ull);
+        uint8_t *k = j->keep + t * j->in;
+        for (size_t i = 0; i < j->in; i++)
+            k[i] = hp_rng_u64(&g) >= j->cut;
+    }
+}
+
 /* The update of module m's adapter, if it has one, added to its output h (rows ldh apart).
  * In training its dropout mask is drawn first, from the seed, the layer and the module, so
  * a run is reproducible whatever the thread count. */
-static int adapt(const hp_fwd_acts *acts, const hp_fwd_layer *W, int l, hp_module m, const float *x, size_t n,
-                 float *h, size_t ldh, hp_err *err)
+static int adapt(const hp_fwd_model *fm, const hp_fwd_acts *acts, const hp_fwd_layer *W, int l, hp_module m,
+                 const float *x, size_t n, float *h, size_t ldh, hp_err *err)
 {
     const hp_adapter *a = W->adapter[m];
     if (!a)
         return 0;
     uint8_t *keep = acts->train && a->dropout > 0 ? acts->keep[l][m] : NULL;
     if (keep) {
-        hp_rng g;
-        hp_rng_seed(&g, acts->dropout_seed ^ ((uint64_t)(l * HP_N_MODULES + m + 1) * 0x9e3779b97f4a7c15ull));
-        uint64_t cut = (uint64_t)((double)a->dropout * 18446744073709551616.0);
-        for (size_t i = 0; i < n * (size_t)a->in; i++)
-            keep[i] = hp_rng_u64(&g) >= cut;
+        mask_job j = {keep, (size_t)a->in,
+                      acts->dropout_seed ^ ((uint64_t)(l * HP_N_MODULES + m + 1) * 0x9e3779b97f4a7c15ull),
+                      (uint64_t)((double)a->dropout * 18446744073709551616.0)};
+        fwd_parallel(fm, n, 16, mask_rows, &j);
     }
     if (hp_adapter_forward(a, x, (int)n, keep, &acts->adapter_cache[l][m], h, ldh, err))
         return hp_failctx(err, "layer %d, %s adapter", l, hp_module_name(m));
     return 0;
 }
 
+/* One decoder layer: x_out = x_mid + MLP(norm(x_mid)), x_mid = x_in + Attn(norm(x_in)).
+ * The o_proj and down_proj products go to a scratch (the next activation buffer) before the
+ * residual add, so that every kept activation is the value the backward pass needs. */
 static int run_layer(const hp_fwd_model *fm, int l, hp_fwd_layer_acts *A, float *x_out,
                      const hp_fwd_acts *acts, const int *lengths, int B, int T, hp_err *err)
 {
@@ -237,29 +257,29 @@ static int run_layer(const hp_fwd_model *fm, int l, hp_fwd_layer_acts *A, float 
 
     fwd_rmsnorm(fm, A->xn1, A->x_in, W->attn_norm, n, d);
     fwd_project_qkv(fm, W, A->qkv, A->xn1, n, s);
-    if (adapt(acts, W, l, HP_MODULE_Q, A->xn1, n, A->q, ld, err))
+    if (adapt(fm, acts, W, l, HP_MODULE_Q, A->xn1, n, A->q, ld, err))
         return -1;
-    if (adapt(acts, W, l, HP_MODULE_K, A->xn1, n, A->k, ld, err))
+    if (adapt(fm, acts, W, l, HP_MODULE_K, A->xn1, n, A->k, ld, err))
         return -1;
-    if (adapt(acts, W, l, HP_MODULE_V, A->xn1, n, A->v, ld, err))
+    if (adapt(fm, acts, W, l, HP_MODULE_V, A->xn1, n, A->v, ld, err))
         return -1;
     fwd_rope_apply(A->q, ld, B, T, c->n_heads, hd, acts->rope_cos, acts->rope_sin);
     fwd_rope_apply(A->k, ld, B, T, c->n_kv_heads, hd, acts->rope_cos, acts->rope_sin);
     fwd_attention(fm, A->att, A->probs, A->qkv, lengths, B, T, s);
     fwd_linear(fm, x_out, (size_t)d, A->att, &W->wo, NULL, n, s); /* x_out as scratch for o_proj */
-    if (adapt(acts, W, l, HP_MODULE_O, A->att, n, x_out, (size_t)d, err))
+    if (adapt(fm, acts, W, l, HP_MODULE_O, A->att, n, x_out, (size_t)d, err))
         return -1;
     add_into(A->x_mid, A->x_in, x_out, n * (size_t)d);
 
     fwd_rmsnorm(fm, A->xn2, A->x_mid, W->mlp_norm, n, d);
     fwd_project_gate_up(fm, W, A->gate_up, A->xn2, n, s);
-    if (adapt(acts, W, l, HP_MODULE_GATE, A->xn2, n, A->gate, 2 * (size_t)f, err))
+    if (adapt(fm, acts, W, l, HP_MODULE_GATE, A->xn2, n, A->gate, 2 * (size_t)f, err))
         return -1;
-    if (adapt(acts, W, l, HP_MODULE_UP, A->xn2, n, A->up, 2 * (size_t)f, err))
+    if (adapt(fm, acts, W, l, HP_MODULE_UP, A->xn2, n, A->up, 2 * (size_t)f, err))
         return -1;
     fwd_swiglu(fm, A->act, A->gate_up, n, f);
     fwd_linear(fm, x_out, (size_t)d, A->act, &W->w_down, NULL, n, s);
-    if (adapt(acts, W, l, HP_MODULE_DOWN, A->act, n, x_out, (size_t)d, err))
+    if (adapt(fm, acts, W, l, HP_MODULE_DOWN, A->act, n, x_out, (size_t)d, err))
         return -1;
     for (size_t i = 0; i < n * (size_t)d; i++)
         x_out[i] += A->x_mid[i];

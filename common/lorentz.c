@@ -8,9 +8,7 @@
 
 #include "hyplora/lorentz.h"
 
-typedef struct radial {
-    double g, gn, gK;
-} radial;
+typedef hp_lorentz_radial radial;
 
 /* Below this the series are used (their first omitted term is under 1e-15 relative). */
 #define SERIES_BELOW 0.05
@@ -44,7 +42,7 @@ static void asinhc(double b, double *f, double *df)
 /* The factor of the exponential map at |v| = n: g = sinhc(a) with a = n / c, c = sqrt K;
  * clamped, g = c sinh(12) / n. The released form evaluates at max(n, eps), and below eps
  * g no longer depends on n. */
-static radial exp_factor(hp_hyp_form form, double n, double K)
+radial hp_lorentz_exp_radial(hp_hyp_form form, double n, double K)
 {
     double c = sqrt(K);
     bool held = form == HP_HYP_RELEASED && n < HP_LORENTZ_RELEASED_EPS;
@@ -71,7 +69,7 @@ static radial exp_factor(hp_hyp_form form, double n, double K)
 
 /* The factor of the logarithmic map at |y| = m. Consistent: g = asinhc(b), b = m / c.
  * Released: g = c arc(theta) / max(m, eps), theta = t / c, t = sqrt(m^2 + 1/K). */
-static radial log_factor(hp_hyp_form form, double m, double K)
+radial hp_lorentz_log_radial(hp_hyp_form form, double m, double K)
 {
     double c = sqrt(K);
     radial r;
@@ -102,12 +100,17 @@ static radial log_factor(hp_hyp_form form, double m, double K)
     return r;
 }
 
-static double norm2(const double *x, size_t n)
+static double dot(const double *a, const double *b, size_t n)
 {
     double s = 0;
     for (size_t i = 0; i < n; i++)
-        s += x[i] * x[i];
-    return sqrt(s);
+        s += a[i] * b[i];
+    return s;
+}
+
+static double norm2(const double *x, size_t n)
+{
+    return sqrt(dot(x, x, n));
 }
 
 static void scale(const radial *r, const double *in, size_t n, double *out)
@@ -118,36 +121,34 @@ static void scale(const radial *r, const double *in, size_t n, double *out)
 
 static double scale_backward(const radial *r, const double *in, size_t n, const double *dout, double *din)
 {
-    double dot = 0;
+    double d = dot(in, dout, n);
     for (size_t i = 0; i < n; i++)
-        dot += in[i] * dout[i];
-    for (size_t i = 0; i < n; i++)
-        din[i] = r->g * dout[i] + r->gn * dot * in[i];
-    return dot * r->gK;
+        din[i] = r->g * dout[i] + r->gn * d * in[i];
+    return d * r->gK;
 }
 
 void hp_lorentz_expmap(hp_hyp_form form, const double *v, size_t n, double K, double *u)
 {
-    radial r = exp_factor(form, norm2(v, n), K);
+    radial r = hp_lorentz_exp_radial(form, norm2(v, n), K);
     scale(&r, v, n, u);
 }
 
 double hp_lorentz_expmap_backward(hp_hyp_form form, const double *v, size_t n, double K, const double *du,
                                   double *dv)
 {
-    radial r = exp_factor(form, norm2(v, n), K);
+    radial r = hp_lorentz_exp_radial(form, norm2(v, n), K);
     return scale_backward(&r, v, n, du, dv);
 }
 
 void hp_lorentz_logmap(hp_hyp_form form, const double *y, size_t n, double K, double *o)
 {
-    radial r = log_factor(form, norm2(y, n), K);
+    radial r = hp_lorentz_log_radial(form, norm2(y, n), K);
     scale(&r, y, n, o);
 }
 
 double hp_lorentz_logmap_backward(hp_hyp_form form, const double *y, size_t n, double K, const double *dout,
                                   double *dy)
 {
-    radial r = log_factor(form, norm2(y, n), K);
+    radial r = hp_lorentz_log_radial(form, norm2(y, n), K);
     return scale_backward(&r, y, n, dout, dy);
 }

@@ -40,11 +40,10 @@ double hp_adapter_curvature(float k);
 typedef struct hp_adapter_cache {
     int capacity;
     float *xd; /* [N, in] the input after dropout (scaled by 1/(1-p)) */
-    float *u;  /* [N, in] HypLoRA: exp_o(xd / s) */
+    float *uf; /* [N] HypLoRA: u = exp_o(xd / s) = uf xd, a radial scaling (u is not kept) */
     float *z;  /* [N, rank] A u (A xd for LoRA) */
     float *y;  /* [N, out] HypLoRA: B z */
     float *dy, *dz, *du; /* the backward pass's intermediates: [N, out], [N, rank], [N, in] */
-    double *scratch; /* one token's vectors in double */
 } hp_adapter_cache;
 
 int hp_adapter_cache_init(hp_adapter_cache *c, const hp_adapter *a, int capacity, hp_err *err);

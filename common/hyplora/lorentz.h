@@ -15,8 +15,8 @@
  *
  * Each map has a hand-written vector-Jacobian product: given the gradient of a loss with
  * respect to the map's output, it gives the gradient with respect to its input and returns
- * the gradient with respect to K. Everything is in double: a token's map costs O(n), next to
- * the O(n r) of the products around it. */
+ * the gradient with respect to K. The scalar factors are computed in double: a token's map
+ * costs O(n), next to the O(n r) of the products around it. */
 #ifndef HYPLORA_LORENTZ_H
 #define HYPLORA_LORENTZ_H
 
@@ -46,5 +46,16 @@ void hp_lorentz_logmap(hp_hyp_form form, const double *y, size_t n, double K, do
 /* dy (n values, overwritten; may be dout itself) = do^T do/dy; returns do^T do/dK. */
 double hp_lorentz_logmap_backward(hp_hyp_form form, const double *y, size_t n, double K, const double *dout,
                                   double *dy);
+
+/* Both maps scale their input: out = g in, g a function of n = |in| and K. Their
+ * vector-Jacobian products are din = g dout + gn (in . dout) in and dK = (in . dout) gK.
+ * The adapters use these factors directly on their float rows; the functions above apply
+ * them to double vectors. */
+typedef struct hp_lorentz_radial {
+    double g, gn, gK;
+} hp_lorentz_radial;
+
+hp_lorentz_radial hp_lorentz_exp_radial(hp_hyp_form form, double n, double K);
+hp_lorentz_radial hp_lorentz_log_radial(hp_hyp_form form, double n, double K);
 
 #endif

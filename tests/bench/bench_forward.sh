@@ -44,32 +44,12 @@ models=(
     "smollm-135m 32 --hidden 576 --intermediate 1536 --layers 30 --heads 9 --kv-heads 3 --vocab 49152"
     "llama-1b 16 --hidden 2048 --intermediate 8192 --layers 16 --heads 32 --kv-heads 8 --vocab 128256"
 )
+. tests/bench/lib.sh
 for spec in "${models[@]}"; do
     read -r name _ shape <<<"$spec"
-    dir=$work/fwd-$name
-    if [ ! -f "$dir/model.safetensors" ]; then
-        echo "writing the random BF16 $name checkpoint to $dir..." >&2
-        rm -rf "$dir.tmp"
-        # shellcheck disable=SC2086
-        "$hyplora" --quiet make-model -o "$dir.tmp" $shape --tie --dtype bf16 --no-tokenizer
-        mv "$dir.tmp" "$dir"
-    fi
+    # shellcheck disable=SC2086
+    bench_model "$name" $shape
 done
-
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-# runs a driver into $tmp/NAME; on failure shows its output and stops
-run() {
-    local out=$1
-    shift
-    if ! "$@" >"$tmp/$out" 2>"$tmp/$out.err"; then
-        echo "bench_forward: $* failed:" >&2
-        cat "$tmp/$out" "$tmp/$out.err" >&2
-        exit 1
-    fi
-}
-# the first value after KEY in file: get FILE KEY
-get() { awk -v k="$2" '$1 == k {print $2; exit}' "$tmp/$1"; }
 
 # best FILE...: one file of the best figure of each line over repeated runs (the highest
 # rate, the highest peak RSS, the lowest load time; other lines from the first run)

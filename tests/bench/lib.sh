@@ -1,0 +1,32 @@
+# Sourced by the benchmark scripts: the random-weight checkpoints they share, and running a
+# driver whose output is KEY VALUE lines. Needs $hyplora (the binary) and $work (the cache
+# folder); makes $tmp, removed at exit.
+
+# bench_model NAME MAKE-MODEL-OPTIONS...: writes the BF16 checkpoint $work/fwd-NAME (head
+# tied to the embedding, no tokenizer) unless it is there.
+bench_model() {
+    local dir=$work/fwd-$1
+    shift
+    [ -f "$dir/model.safetensors" ] && return
+    echo "writing the random BF16 checkpoint $dir..." >&2
+    rm -rf "$dir.tmp"
+    "$hyplora" --quiet make-model -o "$dir.tmp" "$@" --tie --dtype bf16 --no-tokenizer
+    mv "$dir.tmp" "$dir"
+}
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# run OUT COMMAND...: runs a driver into $tmp/OUT; on failure shows its output and stops.
+run() {
+    local out=$1
+    shift
+    if ! "$@" >"$tmp/$out" 2>"$tmp/$out.err"; then
+        echo "${0##*/}: $* failed:" >&2
+        cat "$tmp/$out" "$tmp/$out.err" >&2
+        exit 1
+    fi
+}
+
+# get FILE KEY: the first value after KEY in $tmp/FILE.
+get() { awk -v k="$2" '$1 == k {print $2; exit}' "$tmp/$1"; }
