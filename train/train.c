@@ -488,15 +488,14 @@ static double validation_loss(run *r, hp_err *err)
 }
 
 /* Writes the checkpoint, the adapter and the log (each file atomically). */
-static int save(run *r, int64_t step, bool checkpoint, hp_err *err)
+static int save(run *r, int64_t step, hp_err *err)
 {
     const train_opts *o = r->o;
     const char *inputs[64];
     int n_inputs = 0;
     for (int i = 0; i < o->n_data && n_inputs < 64; i++)
         inputs[n_inputs++] = o->data[i];
-    if (checkpoint &&
-        train_checkpoint_save(r->path[P_CHECKPOINT], &r->set, &r->opt, &r->log, &r->settings, step, err))
+    if (train_checkpoint_save(r->path[P_CHECKPOINT], &r->set, &r->opt, &r->log, &r->settings, step, err))
         return -1;
     if (hp_adapter_set_save(&r->set, r->path[P_OUT], o->model, o->k_grad_clip, "options", err))
         return -1;
@@ -612,7 +611,7 @@ static int loop(run *r, int64_t start, hp_err *err)
             rc = evaluate_at(r, step + 1, err);
         }
         if (rc == 0 && (g_stop || (o->checkpoint_every && (step + 1) % o->checkpoint_every == 0) || last)) {
-            rc = save(r, step + 1, true, err);
+            rc = save(r, step + 1, err);
             last_saved = step + 1;
         }
         if (rc == 0 && g_stop && !last) {
@@ -682,7 +681,7 @@ static int train(run *r, hp_err *err)
         printf("resuming after step %lld of %lld\n", (long long)start, (long long)r->total);
     if (start >= r->total) {
         if (r->total == 0) /* --steps 0: the initial adapter */
-            return save(r, 0, true, err);
+            return save(r, 0, err);
         printf("the run in %s is complete\n", o->out);
         return 0;
     }
