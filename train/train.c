@@ -56,8 +56,9 @@ static const char *HELP =
     "  --epochs N            passes over the training items (3)\n"
     "  --steps N             optimiser steps instead of --epochs\n"
     "  --batch N             items per optimiser step (16)\n"
-    "  --micro-batch N       items per forward and backward pass (4): the step's gradient is\n"
-    "                        the mean over its micro-batches of their mean token loss's\n"
+    "  --micro-batch N       items per forward and backward pass (4); the step's gradient is\n"
+    "                        the mean of its micro-batches' gradients (each of its mean\n"
+    "                        token loss)\n"
     "  --seed S              initialisation, data split and order, dropout (42)\n"
     "\n"
     "Data:\n"
@@ -77,8 +78,8 @@ static const char *HELP =
     "  -h, --help            this text\n"
     "\n"
     "Example:\n"
-    "  hyplora train my-model notebooks-data/datasets/mawps/trainset.json --method hyplora \\\n"
-    "      --val-size 50 --epochs 3 -o runs/mawps-hyplora\n";
+    "  hyplora train my-model math-train.jsonl --method hyplora --val-size 50 -o runs/math-hyplora\n"
+    "  hyplora train my-model math-train.jsonl --hyperbolic-layers 8-15 --other lora -o runs/mixed\n";
 
 typedef struct train_opts {
     const char *model, *tokenizer, *out;
