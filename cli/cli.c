@@ -49,7 +49,7 @@ void cli_verbose(const char *fmt, ...)
     va_end(ap);
 }
 
-static double now(void)
+double cli_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -59,7 +59,7 @@ static double now(void)
 static void progress_update(hp_progress *base, uint64_t done, uint64_t total)
 {
     cli_progress *p = (cli_progress *)base;
-    double t = now();
+    double t = cli_now();
     if (!p->active || (t - p->last < 0.1 && done < total))
         return;
     p->last = t;
@@ -79,7 +79,7 @@ hp_progress *cli_progress_begin(cli_progress *p, const char *label)
     memset(p, 0, sizeof *p);
     p->base.update = progress_update;
     p->label = label;
-    p->start = now();
+    p->start = cli_now();
     p->active = g_cli.verbosity > 0 && isatty(STDERR_FILENO);
     return &p->base;
 }

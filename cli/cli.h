@@ -43,6 +43,9 @@ typedef struct cli_progress {
 hp_progress *cli_progress_begin(cli_progress *p, const char *label);
 void cli_progress_end(cli_progress *p);
 
+/* Seconds on a monotonic clock. */
+double cli_now(void);
+
 /* Parses a positive integer option value, or prints a usage error. */
 bool cli_parse_int(const char *cmd, const char *opt, const char *s, long min, long max, long *out);
 

@@ -323,19 +323,12 @@ static void on_signal(int sig)
     signal(sig, SIG_DFL);
 }
 
-static double now(void)
+/* The seed of one of the run's random streams (the split, an epoch's order, a step's
+ * dropout): hp_rng_seed and the dropout masks pass it through splitmix64, so distinct tags
+ * give unrelated streams. */
+static uint64_t stream(uint64_t seed, uint64_t tag)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static uint64_t mix(uint64_t seed, uint64_t a)
-{
-    uint64_t z = seed ^ (a + 0x9e3779b97f4a7c15ull + (seed << 6) + (seed >> 2));
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+    return seed ^ (tag * 0x9e3779b97f4a7c15ull);
 }
 
 /* Fisher-Yates with the stream of `seed`. */
@@ -375,7 +368,7 @@ static int load_data(run *r, hp_err *err)
         return hp_fail(err, "the data hold %zu usable items (%zu without any target token within the cutoff), so "
                             "--val-size %zu leaves none for training", n, r->n_no_target, n_val);
     }
-    shuffle(all, n, mix(o->seed, 0x76616c)); /* the split, as train_test_split(seed) shuffles first */
+    shuffle(all, n, stream(o->seed, 1)); /* the split, as train_test_split(seed) shuffles first */
     r->n_val = n_val;
     r->n_train = n - n_val;
     const hp_config *c = &r->s.fm->config;
@@ -521,7 +514,7 @@ static int step_batches(run *r, int64_t step, int64_t *order_epoch, instruct_ite
     int64_t epoch = step / r->per_epoch;
     if (*order_epoch != epoch) {
         memcpy(order, r->train, r->n_train * sizeof *order);
-        shuffle(order, r->n_train, mix(o->seed, 1 + (uint64_t)epoch));
+        shuffle(order, r->n_train, stream(o->seed, 2 + (uint64_t)epoch));
         *order_epoch = epoch;
     }
     size_t first = (size_t)(step % r->per_epoch) * (size_t)o->batch;
@@ -585,8 +578,8 @@ static int loop(run *r, int64_t start, hp_err *err)
         int n_micro = step_batches(r, step, &order_epoch, order, &tokens);
         to.lr = hp_lr_at(o->schedule, step, r->total, o->warmup, o->lr);
         hp_train_stats st;
-        double t0 = now();
-        uint64_t step_seed = mix(o->seed, 1000003u + (uint64_t)step); /* the step's dropout masks */
+        double t0 = cli_now();
+        uint64_t step_seed = stream(o->seed, (1ull << 40) + (uint64_t)step); /* the step's dropout masks */
         if (hp_train_step(r->s.fm, r->acts, r->work, &r->set, &r->opt, r->mb, n_micro, &to, step_seed, &st, err)) {
             char msg[sizeof err->msg];
             memcpy(msg, err->msg, sizeof msg);
@@ -597,7 +590,7 @@ static int loop(run *r, int64_t start, hp_err *err)
                 rc = hp_fail(err, "step %lld: %s; no checkpoint was written yet", (long long)step + 1, msg);
             break;
         }
-        double dt = now() - t0;
+        double dt = cli_now() - t0;
         double row[LOG_COLS] = {(double)(step + 1), st.loss, to.lr, st.grad_norm, (double)tokens, (double)tokens / dt};
         if (train_log_add(&r->log, row, &r->set, err)) {
             rc = -1;

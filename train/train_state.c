@@ -14,13 +14,10 @@
 
 int train_log_add(train_log *g, const double row[LOG_COLS], const hp_adapter_set *set, hp_err *err)
 {
-    size_t cap = g->cap;
-    if (hp_grow((void **)&g->row, &cap, g->n + 1, LOG_COLS * sizeof *g->row, "the training log", err))
+    if (hp_grow((void **)&g->row, &g->cap, g->n + 1, LOG_COLS * sizeof *g->row, "the training log", err) ||
+        (g->n_hyp &&
+         hp_grow((void **)&g->K, &g->K_cap, g->n + 1, (size_t)g->n_hyp * sizeof *g->K, "the training log", err)))
         return -1;
-    if (g->n_hyp && hp_grow((void **)&g->K, &g->cap, g->n + 1, (size_t)g->n_hyp * sizeof *g->K, "the training log",
-                            err))
-        return -1;
-    g->cap = cap;
     memcpy(g->row + g->n * LOG_COLS, row, LOG_COLS * sizeof *row);
     for (size_t i = 0, j = 0; i < set->n; i++)
         if (set->a[i].k)
@@ -171,7 +168,7 @@ int train_checkpoint_load(const char *path, hp_adapter_set *set, hp_optim *opt, 
     if (rc == 0 && n_log != *step)
         rc = hp_fail(err, "%s: the log has %lld steps but the checkpoint says %lld were taken", path,
                      (long long)n_log, (long long)*step);
-    if (rc == 0 && ((g->cap = (size_t)n_log) > 0) &&
+    if (rc == 0 && ((g->cap = g->K_cap = (size_t)n_log) > 0) &&
         (!(g->row = hp_malloc((size_t)n_log * LOG_COLS * sizeof *g->row, "the training log", err)) ||
          (g->n_hyp && !(g->K = hp_malloc((size_t)n_log * g->n_hyp * sizeof *g->K, "the training log", err)))))
         rc = -1;

@@ -15,7 +15,7 @@ enum { LOG_STEP, LOG_LOSS, LOG_LR, LOG_GRAD_NORM, LOG_TOKENS, LOG_TOKENS_PER_S, 
 
 typedef struct train_log {
     int n_hyp;              /* HypLoRA modules: the K columns */
-    size_t n, cap;          /* steps logged */
+    size_t n, cap, K_cap;   /* steps logged, and room for them in row and K */
     double *row;            /* [n, LOG_COLS] */
     double *K;              /* [n, n_hyp]: each HypLoRA module's K after the step */
     size_t n_val, val_cap;
