@@ -2,10 +2,10 @@
  *
  * This file is the dispatcher (options, which groups the report has, the output
  * directory) and the one place that writes files and runs gnuplot; each family of groups
- * (plot_powerlaw.c, plot_norms.c, plot_delta.c) only writes the numbers and the plot command
- * of its charts (plot.h). gnuplot is run with -d (no ~/.gnuplot or system init file) so
- * a chart depends on the report alone, and neither its PNG (cairo) nor its SVG terminal
- * writes a date: the same report gives byte-identical files. */
+ * (plot_powerlaw.c, plot_norms.c, plot_delta.c, plot_train.c) only writes the numbers and the
+ * plot command of its charts (plot.h). gnuplot is run with -d (no ~/.gnuplot or system init
+ * file) so a chart depends on the report alone, and neither its PNG (cairo) nor its SVG
+ * terminal writes a date: the same report gives byte-identical files. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -37,12 +37,16 @@ static const char *HELP =
     "untied head), norms_groups (word groups) and norms_pca (principal components);\n"
     "  /delta      Gromov delta-hyperbolicity (hyplora delta)\n"
     "as delta_G_distribution (delta_rel over the prompts or tries of /delta/G) and delta_G\n"
-    "(delta_rel per layer); a group of one measurement has no chart.\n"
+    "(delta_rel per layer); a group of one measurement has no chart;\n"
+    "  /train      the training log (train_log.h5 of hyplora train and pretrain)\n"
+    "as train_loss (loss per step, its moving average, the validation loss), train_lr,\n"
+    "train_grad_norm and, for HypLoRA runs, train_curvature (K per module).\n"
     "\n"
     "Options:\n"
     "  -o, --output DIR    directory for the charts (created if missing)\n"
     "  --format F          png, svg or both (default both)\n"
-    "  --group NAME        draw only this top-level group (freq, powerlaw, norms, delta)\n"
+    "  --group NAME        draw only this top-level group (freq, powerlaw, norms, delta,\n"
+    "                      train)\n"
     "  -h, --help          this text\n"
     "\n"
     "Needs gnuplot (Debian package gnuplot-nox). Files are written under temporary names\n"
@@ -56,7 +60,8 @@ static const char *HELP =
     "  hyplora plot r.h5 -o charts    # charts/powerlaw_ccdf.png, charts/powerlaw_ccdf.svg, ...\n";
 
 static const plot_family *const FAMILIES[] = {&plot_family_freq, &plot_family_powerlaw,
-                                              &plot_family_norms, &plot_family_delta};
+                                              &plot_family_norms, &plot_family_delta,
+                                              &plot_family_train};
 #define N_FAMILIES (sizeof FAMILIES / sizeof FAMILIES[0])
 
 /* ---- small helpers shared with the families ---- */
@@ -575,8 +580,8 @@ static int choose_groups(const plot_job *job, const name_list *g, const char *on
                        have);
     if (*n_todo == 0)
         return hp_fail(err, "%s: nothing to plot: the report has %s%s%s%s; hyplora plot "
-                            "draws /freq, /powerlaw, /norms and /delta", job->report, have,
-                       wl ? " (" : "", why, wl ? ")" : "");
+                            "draws /freq, /powerlaw, /norms, /delta and /train", job->report,
+                       have, wl ? " (" : "", why, wl ? ")" : "");
     return 0;
 }
 
@@ -589,7 +594,8 @@ static int plot_report(plot_job *job, const char *only, hp_err *err)
     if (S_ISREG(st.st_mode) && H5Fis_hdf5(job->report) <= 0)
         return hp_fail(err, "%s: not an HDF5 file (hyplora plot reads the report that "
                             "'hyplora freq', 'hyplora powerlaw', 'hyplora norms' or "
-                            "'hyplora delta' wrote with -o)", job->report);
+                            "'hyplora delta' wrote with -o, or the train_log.h5 of 'hyplora "
+                            "train')", job->report);
     if (hp_report_has(job->report, "/", err) != 1)
         return -1;
     name_list g;

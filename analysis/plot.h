@@ -1,5 +1,5 @@
 /* `hyplora plot`: what the dispatcher (plot.c) shares with the files that draw one family
- * of report groups (plot_powerlaw.c, plot_norms.c, plot_delta.c).
+ * of report groups (plot_powerlaw.c, plot_norms.c, plot_delta.c, plot_train.c).
  *
  * A chart is a gnuplot script plus its data, written beside the images as tab-separated
  * files with a header line, so the plotted numbers can be checked and the chart redrawn
@@ -103,5 +103,9 @@ extern const plot_family plot_family_norms;
 
 /* plot_delta.c: /delta (δ_rel over the prompts or tries of a group, and per layer). */
 extern const plot_family plot_family_delta;
+
+/* plot_train.c: /train (the training log: loss and validation loss, learning rate,
+ * gradient norm, K per HypLoRA module). */
+extern const plot_family plot_family_train;
 
 #endif

@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include <stdarg.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +101,26 @@ bool cli_parse_int(const char *cmd, const char *opt, const char *s, long min, lo
         return false;
     }
     *out = v;
+    return true;
+}
+
+bool cli_parse_double(const char *cmd, const char *opt, const char *s, double min, double max, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (!*s || *end || !(v >= min && v <= max))
+        return cli_usage_error(cmd, "%s expects a number from %g to %g, got '%s'", opt, min, max, s), false;
+    *out = v;
+    return true;
+}
+
+bool cli_parse_seed(const char *cmd, const char *s, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    *out = strtoull(s, &end, 10);
+    if (!*s || *end || *s == '-' || errno == ERANGE)
+        return cli_usage_error(cmd, "--seed expects a non-negative integer below 2^64, got '%s'", s), false;
     return true;
 }
 

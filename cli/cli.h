@@ -49,6 +49,12 @@ double cli_now(void);
 /* Parses a positive integer option value, or prints a usage error. */
 bool cli_parse_int(const char *cmd, const char *opt, const char *s, long min, long max, long *out);
 
+/* Parses a number from min to max (a decimal or exponent form), or prints a usage error. */
+bool cli_parse_double(const char *cmd, const char *opt, const char *s, double min, double max, double *out);
+
+/* Parses --seed's non-negative 64-bit integer, or prints a usage error. */
+bool cli_parse_seed(const char *cmd, const char *s, unsigned long long *out);
+
 /* Parses "all" or a list of indices and ranges ("0,4-7,12"), each in 0..max, setting
  * want[i] (want holds max + 1 entries; entries not named are left as they are). */
 int cli_parse_list(const char *opt, const char *spec, int max, bool *want, hp_err *err);
@@ -75,6 +81,7 @@ int cmd_delta(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_loss(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_pretrain(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 
 #endif

@@ -24,6 +24,7 @@ static const command COMMANDS[] = {
     {"generate", cmd_generate, "continue a prompt with a model (greedy or sampled), streaming the text"},
     {"loss", cmd_loss, "mean token cross-entropy of a model on instruction data (Alpaca template)"},
     {"train", cmd_train, "fine-tune LoRA or HypLoRA adapters on instruction data (PEFT directory out)"},
+    {"pretrain", cmd_pretrain, "train a Llama-architecture model from random weights on text (HF directory out)"},
     {"merge", cmd_merge, "fold a LoRA adapter into the model's weights (HypLoRA cannot be merged)"},
     {"tokenize", cmd_tokenize, "text to token ids (or back) with a tokenizer.json, GPT-2 vocab or GGUF"},
 };
@@ -100,6 +101,7 @@ int main(int argc, char **argv)
         print_help();
         return EXIT_USAGE;
     }
+    hp_blas_setup(g_cli.threads);
     const char *name = argv[1];
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
         print_help();

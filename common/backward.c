@@ -456,3 +456,30 @@ int hp_bwd_loss(const hp_fwd_model *fm, const hp_fwd_acts *acts, const int32_t *
             }
     return 0;
 }
+
+/* The gradient block's views mirror the parameter block's: the same offsets. */
+static float *mirror(const hp_fwd_model *fm, float *grads, const float *p)
+{
+    return p ? grads + (p - fm->params) : NULL;
+}
+
+void hp_bwd_grads_views(const hp_fwd_model *fm, float *grads, hp_bwd_model_grads *g, hp_bwd_layer_grads *layers)
+{
+    *g = (hp_bwd_model_grads){
+        .embedding = mirror(fm, grads, fm->embedding.f32),
+        .final_norm = mirror(fm, grads, fm->final_norm),
+        .lm_head = fm->tied ? NULL : mirror(fm, grads, fm->lm_head.f32),
+        .layers = layers,
+    };
+    for (int l = 0; l < fm->config.n_layers; l++) {
+        const hp_fwd_layer *L = &fm->layers[l];
+        layers[l] = (hp_bwd_layer_grads){
+            .attn_norm = mirror(fm, grads, L->attn_norm), .mlp_norm = mirror(fm, grads, L->mlp_norm),
+            .wq = mirror(fm, grads, L->wq.f32),           .wk = mirror(fm, grads, L->wk.f32),
+            .wv = mirror(fm, grads, L->wv.f32),           .wo = mirror(fm, grads, L->wo.f32),
+            .bq = mirror(fm, grads, L->bq),               .bk = mirror(fm, grads, L->bk),
+            .bv = mirror(fm, grads, L->bv),               .w_gate = mirror(fm, grads, L->w_gate.f32),
+            .w_up = mirror(fm, grads, L->w_up.f32),       .w_down = mirror(fm, grads, L->w_down.f32),
+        };
+    }
+}

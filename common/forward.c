@@ -33,26 +33,9 @@ static int shape_matches(const hp_tensor *t, int64_t rows, int64_t cols)
     return t->ndim == 2 && t->shape[0] == rows && t->shape[1] == cols;
 }
 
-/* Adds one parameter to the plan; a missing tensor is an error unless optional. */
-static int plan_add(plan_list *pl, const hp_model *m, const char *name, int64_t rows, int64_t cols,
-                    void *view, bool optional, hp_err *err)
+static int plan_push(plan_list *pl, const char *name, const hp_tensor *t, int64_t rows, int64_t cols, void *view,
+                     hp_err *err)
 {
-    const hp_tensor *t = hp_model_find(m, name);
-    if (!t) {
-        if (optional)
-            return 0;
-        return hp_fail(err, "%s: tensor \"%s\" is missing (the forward pass of %s needs it)", m->path,
-                       name, m->config.architecture);
-    }
-    if (!shape_matches(t, rows, cols)) {
-        char got[128];
-        hp_tensor_shape_str(t, got, sizeof got);
-        if (cols == 0)
-            return hp_fail(err, "%s: tensor \"%s\" has shape %s, expected [%lld]", m->path, name, got,
-                           (long long)rows);
-        return hp_fail(err, "%s: tensor \"%s\" has shape %s, expected [%lld, %lld]", m->path, name, got,
-                       (long long)rows, (long long)cols);
-    }
     if (hp_grow((void **)&pl->items, &pl->cap, pl->n + 1, sizeof *pl->items, "the parameter plan", err))
         return -1;
     param_plan *p = &pl->items[pl->n++];
@@ -62,15 +45,37 @@ static int plan_add(plan_list *pl, const hp_model *m, const char *name, int64_t 
     p->cols = cols;
     p->vec = cols == 0 ? view : NULL;
     p->mat = cols == 0 ? NULL : view;
-    if (cols != 0 && !hp_dtype_readable(t->dtype))
-        return hp_fail(err, "%s: tensor \"%s\" is stored as %s, which the forward pass cannot read", m->path,
-                       name, t->dtype_name);
     return 0;
 }
 
-static int plan_layer(plan_list *pl, const hp_model *m, int i, hp_fwd_layer *L, hp_err *err)
+/* Adds one parameter to the plan; a missing tensor is an error unless optional. Without a
+ * model (hp_fwd_new) every parameter that is not optional is planned, with no tensor. */
+static int plan_add(plan_list *pl, const hp_model *m, const char *name, int64_t rows, int64_t cols,
+                    void *view, bool optional, hp_err *err)
 {
-    const hp_config *c = &m->config;
+    const hp_tensor *t = m ? hp_model_find(m, name) : NULL;
+    if (!t && (optional || !m))
+        return optional ? 0 : plan_push(pl, name, NULL, rows, cols, view, err);
+    if (!t)
+        return hp_fail(err, "%s: tensor \"%s\" is missing (the forward pass of %s needs it)", m->path,
+                       name, m->config.architecture);
+    if (!shape_matches(t, rows, cols)) {
+        char got[128];
+        hp_tensor_shape_str(t, got, sizeof got);
+        if (cols == 0)
+            return hp_fail(err, "%s: tensor \"%s\" has shape %s, expected [%lld]", m->path, name, got,
+                           (long long)rows);
+        return hp_fail(err, "%s: tensor \"%s\" has shape %s, expected [%lld, %lld]", m->path, name, got,
+                       (long long)rows, (long long)cols);
+    }
+    if (cols != 0 && !hp_dtype_readable(t->dtype))
+        return hp_fail(err, "%s: tensor \"%s\" is stored as %s, which the forward pass cannot read", m->path,
+                       name, t->dtype_name);
+    return plan_push(pl, name, t, rows, cols, view, err);
+}
+
+static int plan_layer(plan_list *pl, const hp_model *m, const hp_config *c, int i, hp_fwd_layer *L, hp_err *err)
+{
     int64_t d = c->hidden_size, f = c->intermediate_size;
     int64_t qd = (int64_t)c->n_heads * c->head_dim, kvd = (int64_t)c->n_kv_heads * c->head_dim;
     /* Biases are required when the config says so, and used whenever present: some
@@ -101,18 +106,18 @@ static int plan_layer(plan_list *pl, const hp_model *m, int i, hp_fwd_layer *L, 
 
 static int build_plan(plan_list *pl, const hp_model *m, hp_fwd_model *fm, hp_err *err)
 {
-    const hp_config *c = &m->config;
+    const hp_config *c = &fm->config;
     int64_t d = c->hidden_size, v = c->vocab_size;
     if (plan_add(pl, m, "model.embed_tokens.weight", v, d, &fm->embedding, false, err))
         return -1;
     for (int i = 0; i < c->n_layers; i++)
-        if (plan_layer(pl, m, i, &fm->layers[i], err))
+        if (plan_layer(pl, m, c, i, &fm->layers[i], err))
             return -1;
     if (plan_add(pl, m, "model.norm.weight", d, 0, &fm->final_norm, false, err))
         return -1;
     /* A tied model may still store lm_head (some exports do); the stored one wins. An
      * untied model without one is broken, and we say which tensor is missing. */
-    bool optional = c->tie_word_embeddings || m->format == HP_FORMAT_GGUF;
+    bool optional = c->tie_word_embeddings || (m && m->format == HP_FORMAT_GGUF);
     return plan_add(pl, m, "lm_head.weight", v, d, &fm->lm_head, optional, err);
 }
 
@@ -127,29 +132,36 @@ static int check_config(const hp_model *m, hp_err *err)
     return hp_config_validate(&m->config, m->path, err);
 }
 
+static size_t count_of(const param_plan *p)
+{
+    return (size_t)p->rows * (size_t)(p->cols ? p->cols : 1);
+}
+
 /* Whether the float32 copy of every matrix fits in half of the machine's memory. */
 static bool f32_fits(const plan_list *pl)
 {
     double bytes = 0;
     for (size_t i = 0; i < pl->n; i++)
-        bytes += 4.0 * (double)pl->items[i].t->n_elements;
+        bytes += 4.0 * (double)count_of(&pl->items[i]);
     double phys = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
     return phys <= 0 || bytes <= phys / 2;
 }
 
-/* Lays the planned parameters out in one block and reads each widened to float32; with
- * stored weights the matrices are pointed at in the mapping instead. */
+/* Lays the planned parameters out in one block, lists them in fm->tensors, and reads each
+ * widened to float32 (zeros for a parameter without a tensor); with stored weights the
+ * matrices are pointed at in the mapping instead. */
 static int read_params(hp_fwd_model *fm, const hp_model *m, plan_list *pl, hp_err *err)
 {
-    size_t total = 0;
+    size_t total = 0, n_in = 0;
     for (size_t i = 0; i < pl->n; i++) {
         param_plan *p = &pl->items[i];
         p->offset = p->mat && fm->stored ? SIZE_MAX : total;
         if (p->offset != SIZE_MAX)
-            total += (size_t)p->t->n_elements;
+            total += count_of(p), n_in++;
     }
     fm->params = hp_malloc_large(total * sizeof(float), "the model parameters (float32)", err);
-    if (!fm->params)
+    fm->tensors = fm->params ? hp_calloc(n_in ? n_in : 1, sizeof *fm->tensors, "the parameter list", err) : NULL;
+    if (!fm->tensors)
         return -1;
     fm->n_params = total;
     for (size_t i = 0; i < pl->n; i++) {
@@ -162,8 +174,15 @@ static int read_params(hp_fwd_model *fm, const hp_model *m, plan_list *pl, hp_er
                 p->mat->f32 = p->t->data;
             continue;
         }
+        hp_fwd_tensor *ft = &fm->tensors[fm->n_tensors++];
+        snprintf(ft->name, sizeof ft->name, "%s", p->name);
+        ft->offset = p->offset;
+        ft->rows = p->rows;
+        ft->cols = p->cols;
         float *dst = fm->params + p->offset;
-        if (hp_model_read_f32(m, p->t, dst, NULL, err))
+        if (!p->t)
+            memset(dst, 0, count_of(p) * sizeof *dst);
+        else if (hp_model_read_f32(m, p->t, dst, NULL, err))
             return hp_failctx(err, "reading tensor \"%s\"", p->name);
         if (p->vec)
             *p->vec = dst;
@@ -192,23 +211,22 @@ static void fuse_views(hp_fwd_model *fm)
     }
 }
 
-hp_fwd_model *hp_fwd_load(const hp_model *m, const hp_fwd_options *opt, hp_err *err)
+/* Loads from m, or (m NULL) lays out the parameters of c with zeros. */
+static hp_fwd_model *build(const hp_model *m, const hp_config *c, const hp_fwd_options *opt, hp_err *err)
 {
     hp_fwd_options defaults = {0};
     if (!opt)
         opt = &defaults;
-    if (check_config(m, err))
-        return NULL;
     hp_fwd_model *fm = hp_calloc(1, sizeof *fm, "the forward model", err);
     if (!fm)
         return NULL;
-    fm->config = m->config;
+    fm->config = *c;
     fm->source = m;
     fm->threads = hp_threads_resolve(opt->threads, 4096);
-    fm->layers = hp_calloc((size_t)m->config.n_layers, sizeof *fm->layers, "the layer views", err);
+    fm->layers = hp_calloc((size_t)c->n_layers, sizeof *fm->layers, "the layer views", err);
     plan_list pl = {0};
     int rc = fm->layers ? build_plan(&pl, m, fm, err) : -1;
-    fm->stored = opt->weights == HP_FWD_WEIGHTS_STORED || (opt->weights == HP_FWD_WEIGHTS_AUTO && !f32_fits(&pl));
+    fm->stored = m && (opt->weights == HP_FWD_WEIGHTS_STORED || (opt->weights == HP_FWD_WEIGHTS_AUTO && !f32_fits(&pl)));
     if (rc == 0)
         rc = read_params(fm, m, &pl, err);
     free(pl.items);
@@ -223,11 +241,28 @@ hp_fwd_model *hp_fwd_load(const hp_model *m, const hp_fwd_options *opt, hp_err *
     return fm;
 }
 
+hp_fwd_model *hp_fwd_load(const hp_model *m, const hp_fwd_options *opt, hp_err *err)
+{
+    if (check_config(m, err))
+        return NULL;
+    return build(m, &m->config, opt, err);
+}
+
+hp_fwd_model *hp_fwd_new(const hp_config *c, const hp_fwd_options *opt, hp_err *err)
+{
+    if (!c->forward_supported)
+        return hp_fail(err, "architecture \"%s\" is not one the forward pass runs", c->architecture), NULL;
+    if (hp_config_validate(c, "the new model's configuration", err))
+        return NULL;
+    return build(NULL, c, opt, err);
+}
+
 void hp_fwd_free(hp_fwd_model *fm)
 {
     if (!fm)
         return;
     hp_free_large(fm->params, fm->n_params * sizeof(float));
+    free(fm->tensors);
     free(fm->layers);
     free(fm);
 }

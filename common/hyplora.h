@@ -13,6 +13,7 @@
 #include "hyplora/lorentz.h"
 #include "hyplora/adapter.h"
 #include "hyplora/backward.h"
+#include "hyplora/blas.h"
 #include "hyplora/optim.h"
 #include "hyplora/adapter_set.h"
 #include "hyplora/train_step.h"

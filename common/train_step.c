@@ -1,8 +1,28 @@
-/* One optimiser step of adapter training (hyplora/train_step.h). */
+/* One optimiser step of adapter training or pretraining (hyplora/train_step.h). */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hyplora/train_step.h"
+
+/* The sums of the micro-batches' gradients become their mean. */
+static void mean_of(float *grads, size_t n, int n_micro)
+{
+    float scale = 1.0f / (float)n_micro;
+    for (size_t i = 0; i < n; i++)
+        grads[i] *= scale;
+}
+
+/* The global norm of the gradients (st->grad_norm), and the clip. */
+static int norm_and_clip(float *grads, size_t n, const hp_train_options *o, hp_train_stats *st, hp_err *err)
+{
+    st->grad_norm = hp_grad_norm(grads, n);
+    if (!isfinite(st->grad_norm) || !isfinite(st->loss))
+        return hp_fail(err, "the loss (%g) or the gradient norm (%g) is not finite", st->loss, st->grad_norm);
+    if (o->clip > 0)
+        hp_grad_clip(grads, n, st->grad_norm, o->clip);
+    return 0;
+}
 
 int hp_train_step(hp_fwd_model *fm, hp_fwd_acts *acts, hp_bwd_work *w, hp_adapter_set *set, hp_optim *opt,
                   const hp_train_batch *micro, int n_micro, const hp_train_options *o, uint64_t seed,
@@ -28,20 +48,15 @@ int hp_train_step(hp_fwd_model *fm, hp_fwd_acts *acts, hp_bwd_work *w, hp_adapte
         st->n_targets += count;
     }
     acts->train = false;
-    float scale = 1.0f / (float)n_micro;
-    for (size_t i = 0; i < set->n_params; i++)
-        set->grads[i] *= scale;
+    mean_of(set->grads, set->n_params, n_micro);
     if (o->k_grad_clip > 0)
         for (size_t i = 0; i < set->n; i++) {
             float *dk = set->a[i].dk;
             if (dk)
                 *dk = (float)fmax(-o->k_grad_clip, fmin(o->k_grad_clip, *dk));
         }
-    st->grad_norm = hp_grad_norm(set->grads, set->n_params);
-    if (!isfinite(st->grad_norm) || !isfinite(st->loss))
-        return hp_fail(err, "the loss (%g) or the gradient norm (%g) is not finite", st->loss, st->grad_norm);
-    if (o->clip > 0)
-        hp_grad_clip(set->grads, set->n_params, st->grad_norm, o->clip);
+    if (norm_and_clip(set->grads, set->n_params, o, st, err))
+        return -1;
     hp_optim_begin_step(opt);
     for (size_t i = 0; i < set->n; i++) {
         const hp_adapter *a = &set->a[i];
@@ -49,6 +64,48 @@ int hp_train_step(hp_fwd_model *fm, hp_fwd_acts *acts, hp_bwd_work *w, hp_adapte
         hp_optim_update(opt, o->lr, o->weight_decay, set->params + off, set->grads + off, off, nab);
         if (a->k)
             hp_optim_update(opt, o->lr, 0, set->params + off + nab, set->grads + off + nab, off + nab, 2);
+    }
+    return 0;
+}
+
+int hp_pretrain_step(hp_fwd_model *fm, hp_fwd_acts *acts, hp_bwd_work *w, float *grads, hp_optim *opt,
+                     const hp_train_batch *micro, int n_micro, const hp_train_options *o, hp_train_stats *st,
+                     hp_err *err)
+{
+    memset(st, 0, sizeof *st);
+    if (n_micro < 1)
+        return hp_fail(err, "a training step needs at least one micro-batch");
+    hp_bwd_layer_grads *lg = hp_malloc((size_t)fm->config.n_layers * sizeof *lg, "the gradient views", err);
+    if (!lg)
+        return -1;
+    hp_bwd_model_grads g;
+    hp_bwd_grads_views(fm, grads, &g, lg);
+    memset(grads, 0, fm->n_params * sizeof *grads);
+    int rc = 0;
+    for (int i = 0; i < n_micro; i++) {
+        const hp_train_batch *b = &micro[i];
+        double loss;
+        size_t count;
+        if (hp_fwd_run(fm, acts, NULL, b->tokens, b->lengths, b->B, b->T, NULL, NULL, err) ||
+            hp_bwd_loss(fm, acts, b->tokens, b->targets, b->lengths, b->B, b->T, 0, &g, w, &loss, &count, err)) {
+            rc = hp_failctx(err, "micro-batch %d", i);
+            break;
+        }
+        st->loss += loss / n_micro;
+        st->n_targets += count;
+    }
+    free(lg);
+    if (rc)
+        return -1;
+    mean_of(grads, fm->n_params, n_micro);
+    if (norm_and_clip(grads, fm->n_params, o, st, err))
+        return -1;
+    hp_optim_begin_step(opt);
+    for (size_t i = 0; i < fm->n_tensors; i++) {
+        const hp_fwd_tensor *t = &fm->tensors[i];
+        size_t n = (size_t)t->rows * (size_t)(t->cols ? t->cols : 1);
+        hp_optim_update(opt, o->lr, t->cols ? o->weight_decay : 0, fm->params + t->offset, grads + t->offset,
+                        t->offset, n);
     }
     return 0;
 }

@@ -50,16 +50,6 @@ typedef struct gen_opts {
     hp_fwd_weights weights;
 } gen_opts;
 
-static bool parse_double(const char *opt, const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !(v >= lo && v <= hi))
-        return cli_usage_error("generate", "%s expects a number in [%g, %g], got '%s'", opt, lo, hi, s), false;
-    *out = v;
-    return true;
-}
-
 static bool parse_options(int argc, char **argv, gen_opts *o, int *status)
 {
     enum { O_PROMPT = 256, O_IDS, O_TEMPLATE, O_MAXNEW, O_TEMP, O_TOPP, O_SEED, O_EOS, O_JSON, O_TOK, O_W, O_ADAPTER };
@@ -92,11 +82,11 @@ static bool parse_options(int argc, char **argv, gen_opts *o, int *status)
                 return false;
             break;
         case O_TEMP:
-            if (!parse_double("--temperature", optarg, 0, 1e6, &o->temperature))
+            if (!cli_parse_double(cmd, "--temperature", optarg, 0, 1e6, &o->temperature))
                 return false;
             break;
         case O_TOPP:
-            if (!parse_double("--top-p", optarg, 1e-9, 1, &o->top_p))
+            if (!cli_parse_double(cmd, "--top-p", optarg, 1e-9, 1, &o->top_p))
                 return false;
             break;
         case O_SEED:

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "hf_dir.h"
 #include "hyplora/rng.h"
 
 static const char *HELP =
@@ -116,78 +117,13 @@ static void *fill(const tensor_plan *t, hp_dtype dtype, hp_rng *rng, hp_err *err
     return buf;
 }
 
-/* Writes dir/name as pretty-printed JSON and frees the document. */
-static int write_json(const char *dir, const char *name, cJSON *doc, hp_err *err)
-{
-    char *text = cJSON_Print(doc);
-    cJSON_Delete(doc);
-    char *path = hp_path_join(dir, name, err);
-    int rc = -1;
-    if (!text)
-        hp_fail(err, "out of memory printing %s", name);
-    else if (path)
-        rc = hp_write_file_atomic(path, text, strlen(text), err);
-    free(text);
-    free(path);
-    return rc;
-}
-
 static int write_config(const spec *s, hp_err *err)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON *archs = cJSON_AddArrayToObject(o, "architectures");
-    cJSON_AddItemToArray(archs, cJSON_CreateString("LlamaForCausalLM"));
-    cJSON_AddStringToObject(o, "model_type", "llama");
-    cJSON_AddNumberToObject(o, "hidden_size", s->hidden);
-    cJSON_AddNumberToObject(o, "intermediate_size", s->intermediate);
-    cJSON_AddNumberToObject(o, "num_hidden_layers", s->layers);
-    cJSON_AddNumberToObject(o, "num_attention_heads", s->heads);
-    cJSON_AddNumberToObject(o, "num_key_value_heads", s->kv_heads);
-    cJSON_AddNumberToObject(o, "head_dim", s->hidden / s->heads);
-    cJSON_AddNumberToObject(o, "vocab_size", s->vocab);
-    cJSON_AddNumberToObject(o, "max_position_embeddings", 2048);
-    cJSON_AddNumberToObject(o, "rms_norm_eps", 1e-5);
-    cJSON_AddNumberToObject(o, "rope_theta", 10000.0);
-    cJSON_AddNullToObject(o, "rope_scaling");
-    cJSON_AddStringToObject(o, "hidden_act", "silu");
-    cJSON_AddBoolToObject(o, "attention_bias", false);
-    cJSON_AddBoolToObject(o, "mlp_bias", false);
-    cJSON_AddBoolToObject(o, "tie_word_embeddings", s->tie);
-    cJSON_AddNumberToObject(o, "bos_token_id", 1);
-    cJSON_AddNumberToObject(o, "eos_token_id", 2);
-    cJSON_AddNumberToObject(o, "initializer_range", 0.02);
-    cJSON_AddStringToObject(o, "torch_dtype", s->dtype == HP_F32 ? "float32" : s->dtype == HP_F16 ? "float16" : "bfloat16");
-    return write_json(s->out, "config.json", o, err);
-}
-
-static int copy_file(const char *from, const char *to, hp_err *err)
-{
-    size_t len;
-    char *data = hp_read_small_file(from, 512u << 20, &len, err);
-    int rc = data ? hp_write_file_atomic(to, data, len, err) : -1;
-    free(data);
-    return rc;
-}
-
-/* tokenizer.json, and the tokenizer_config.json beside it when there is one (it says
- * whether BOS is added, which the HF loaders read from there). */
-static int copy_tokenizer(const char *tokenizer, const char *out, hp_err *err)
-{
-    char *to = hp_path_join(out, "tokenizer.json", err);
-    int rc = to ? copy_file(tokenizer, to, err) : -1;
-    free(to);
-    const char *slash = strrchr(tokenizer, '/');
-    size_t dirlen = slash ? (size_t)(slash - tokenizer) : 1;
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%.*s", (int)dirlen, slash ? tokenizer : ".");
-    char *from = hp_path_join(dir, "tokenizer_config.json", err);
-    if (rc == 0 && from && hp_exists(from)) {
-        to = hp_path_join(out, "tokenizer_config.json", err);
-        rc = to ? copy_file(from, to, err) : -1;
-        free(to);
-    }
-    free(from);
-    return rc;
+    hp_config c = {.hidden_size = s->hidden, .intermediate_size = s->intermediate, .n_layers = s->layers,
+                   .n_heads = s->heads, .n_kv_heads = s->kv_heads, .head_dim = s->hidden / s->heads,
+                   .vocab_size = s->vocab, .max_position_embeddings = 2048, .rms_norm_eps = 1e-5,
+                   .rope_theta = 10000.0, .tie_word_embeddings = s->tie, .bos_token_id = 1, .eos_token_id = 2};
+    return hf_write_config(s->out, &c, s->dtype, err);
 }
 
 /* Shards split the tensor list in order at roughly equal byte counts, as HF does. */
@@ -263,7 +199,7 @@ static int write_weights(const spec *s, const tensor_plan *plan, size_t n, hp_er
     hp_progress_update(p, n, n);
     cli_progress_end(&progress);
     if (rc == 0 && wm) {
-        rc = write_json(s->out, "model.safetensors.index.json", index, err);
+        rc = hf_write_json(s->out, "model.safetensors.index.json", index, err);
         index = NULL;
     }
     cJSON_Delete(index);
@@ -374,7 +310,7 @@ int cmd_make_model(int argc, char **argv)
     if (rc == 0)
         rc = write_weights(&s, plan, n, &err);
     if (rc == 0 && s.tokenizer)
-        rc = copy_tokenizer(s.tokenizer, s.out, &err);
+        rc = hf_copy_tokenizer(s.tokenizer, s.out, &err);
     free(plan);
     if (rc != 0)
         return cli_fail(&err);

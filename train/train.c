@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,16 +94,6 @@ typedef struct train_opts {
     bool resume;
 } train_opts;
 
-static bool parse_double(const char *opt, const char *s, double min, double max, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (!*s || *end || !(v >= min && v <= max))
-        return cli_usage_error("train", "%s expects a number from %g to %g, got '%s'", opt, min, max, s), false;
-    *out = v;
-    return true;
-}
-
 static bool parse_options(int argc, char **argv, train_opts *o, int *status)
 {
     enum {
@@ -157,35 +146,35 @@ static bool parse_options(int argc, char **argv, train_opts *o, int *status)
             o->plan.rank = (int)v;
             break;
         case O_ALPHA:
-            if (!parse_double("--alpha", optarg, 1e-9, 1e9, &o->plan.alpha))
+            if (!cli_parse_double(cmd, "--alpha", optarg, 1e-9, 1e9, &o->plan.alpha))
                 return false;
             break;
         case O_ALPHA_H:
-            if (!parse_double("--alpha-hyperbolic", optarg, 1e-9, 1e9, &o->plan.alpha_hyperbolic))
+            if (!cli_parse_double(cmd, "--alpha-hyperbolic", optarg, 1e-9, 1e9, &o->plan.alpha_hyperbolic))
                 return false;
             break;
         case O_RSLORA: o->plan.rslora = true; break;
         case O_CURV:
-            if (!parse_double("--curvature", optarg, 2e-6, 1e6, &o->plan.curvature))
+            if (!cli_parse_double(cmd, "--curvature", optarg, 2e-6, 1e6, &o->plan.curvature))
                 return false;
             curvature = true;
             break;
         case O_RAWK:
-            if (!parse_double("--raw-k", optarg, -30, 1e6, &x))
+            if (!cli_parse_double(cmd, "--raw-k", optarg, -30, 1e6, &x))
                 return false;
             o->plan.curvature = hp_adapter_curvature(x);
             raw_k = true;
             break;
         case O_DROPOUT:
-            if (!parse_double("--dropout", optarg, 0, 0.99, &o->plan.dropout))
+            if (!cli_parse_double(cmd, "--dropout", optarg, 0, 0.99, &o->plan.dropout))
                 return false;
             break;
         case O_KCLIP:
-            if (!parse_double("--k-grad-clip", optarg, 0, 1e9, &o->k_grad_clip))
+            if (!cli_parse_double(cmd, "--k-grad-clip", optarg, 0, 1e9, &o->k_grad_clip))
                 return false;
             break;
         case O_LR:
-            if (!parse_double("--lr", optarg, 0, 1e9, &o->lr))
+            if (!cli_parse_double(cmd, "--lr", optarg, 0, 1e9, &o->lr))
                 return false;
             break;
         case O_OPT:
@@ -194,11 +183,11 @@ static bool parse_options(int argc, char **argv, train_opts *o, int *status)
             hp_optim_options_init(&o->optim, strcmp(optarg, "sgd") ? HP_OPT_ADAMW : HP_OPT_SGD);
             break;
         case O_MOM:
-            if (!parse_double("--momentum", optarg, 0, 0.999999, &o->optim.momentum))
+            if (!cli_parse_double(cmd, "--momentum", optarg, 0, 0.999999, &o->optim.momentum))
                 return false;
             break;
         case O_WD:
-            if (!parse_double("--weight-decay", optarg, 0, 1e3, &o->weight_decay))
+            if (!cli_parse_double(cmd, "--weight-decay", optarg, 0, 1e3, &o->weight_decay))
                 return false;
             break;
         case O_SCHED:
@@ -216,7 +205,7 @@ static bool parse_options(int argc, char **argv, train_opts *o, int *status)
                 return false;
             break;
         case O_CLIP:
-            if (!parse_double("--clip", optarg, 0, 1e12, &o->clip))
+            if (!cli_parse_double(cmd, "--clip", optarg, 0, 1e12, &o->clip))
                 return false;
             break;
         case O_EPOCHS:
@@ -235,15 +224,12 @@ static bool parse_options(int argc, char **argv, train_opts *o, int *status)
             if (!cli_parse_int(cmd, "--micro-batch", optarg, 1, 4096, &o->micro))
                 return false;
             break;
-        case O_SEED: {
-            char *end;
-            o->seed = strtoull(optarg, &end, 10);
-            if (!*optarg || *end || *optarg == '-')
-                return cli_usage_error(cmd, "--seed expects a non-negative integer, got '%s'", optarg), false;
+        case O_SEED:
+            if (!cli_parse_seed(cmd, optarg, &o->seed))
+                return false;
             break;
-        }
         case O_VAL:
-            if (!parse_double("--val-size", optarg, 0, 1e12, &o->val_size))
+            if (!cli_parse_double(cmd, "--val-size", optarg, 0, 1e12, &o->val_size))
                 return false;
             if (o->val_size >= 1 && o->val_size != floor(o->val_size))
                 return cli_usage_error(cmd, "--val-size expects a count or a fraction below 1, got '%s'", optarg),
@@ -314,36 +300,6 @@ typedef struct run {
 
 enum { P_CHECKPOINT, P_LOG, P_OUT };
 
-static volatile sig_atomic_t g_stop;
-
-/* The first Ctrl-C asks the loop to stop after the current step; a second one kills. */
-static void on_signal(int sig)
-{
-    g_stop = sig;
-    signal(sig, SIG_DFL);
-}
-
-/* The seed of one of the run's random streams (the split, an epoch's order, a step's
- * dropout): hp_rng_seed and the dropout masks pass it through splitmix64, so distinct tags
- * give unrelated streams. */
-static uint64_t stream(uint64_t seed, uint64_t tag)
-{
-    return seed ^ (tag * 0x9e3779b97f4a7c15ull);
-}
-
-/* Fisher-Yates with the stream of `seed`. */
-static void shuffle(instruct_item **v, size_t n, uint64_t seed)
-{
-    hp_rng r;
-    hp_rng_seed(&r, seed);
-    for (size_t i = n; i > 1; i--) {
-        size_t j = (size_t)(hp_rng_uniform(&r) * (double)i);
-        instruct_item *t = v[i - 1];
-        v[i - 1] = v[j];
-        v[j] = t;
-    }
-}
-
 /* Reads and splits the data: items without a target position (a prompt that fills the
  * cutoff when training on the response only) are left out and counted. */
 static int load_data(run *r, hp_err *err)
@@ -368,7 +324,7 @@ static int load_data(run *r, hp_err *err)
         return hp_fail(err, "the data hold %zu usable items (%zu without any target token within the cutoff), so "
                             "--val-size %zu leaves none for training", n, r->n_no_target, n_val);
     }
-    shuffle(all, n, stream(o->seed, 1)); /* the split, as train_test_split(seed) shuffles first */
+    train_shuffle(all, n, sizeof *all, train_stream(o->seed, 1)); /* the split, as train_test_split(seed) shuffles first */
     r->n_val = n_val;
     r->n_train = n - n_val;
     const hp_config *c = &r->s.fm->config;
@@ -489,7 +445,8 @@ static int save(run *r, int64_t step, hp_err *err)
     int n_inputs = 0;
     for (int i = 0; i < o->n_data && n_inputs < 64; i++)
         inputs[n_inputs++] = o->data[i];
-    if (train_checkpoint_save(r->path[P_CHECKPOINT], &r->set, &r->opt, &r->log, &r->settings, step, err))
+    if (train_checkpoint_save(r->path[P_CHECKPOINT], "adapters", r->set.params, r->set.n_params, &r->opt, &r->log,
+                              &r->settings, step, err))
         return -1;
     if (hp_adapter_set_save(&r->set, r->path[P_OUT], o->model, o->k_grad_clip, "options", err))
         return -1;
@@ -498,8 +455,9 @@ static int save(run *r, int64_t step, hp_err *err)
         return -1;
     for (size_t i = 0; i < r->n_val; i++)
         val_items[i] = r->val[i] - r->d.items;
-    int rc = train_log_write(r->path[P_LOG], &r->log, &r->set, &r->settings, val_items, r->n_val, inputs, n_inputs,
-                             err);
+    int rc = train_log_write(r->path[P_LOG], &r->log, &r->set, &r->settings, val_items, r->n_val,
+                             "the validation items: their 0-based indices among the items of the data files, read "
+                             "in the order given", inputs, n_inputs, err);
     free(val_items);
     return rc;
 }
@@ -514,7 +472,7 @@ static int step_batches(run *r, int64_t step, int64_t *order_epoch, instruct_ite
     int64_t epoch = step / r->per_epoch;
     if (*order_epoch != epoch) {
         memcpy(order, r->train, r->n_train * sizeof *order);
-        shuffle(order, r->n_train, stream(o->seed, 2 + (uint64_t)epoch));
+        train_shuffle(order, r->n_train, sizeof *order, train_stream(o->seed, 2 + (uint64_t)epoch));
         *order_epoch = epoch;
     }
     size_t first = (size_t)(step % r->per_epoch) * (size_t)o->batch;
@@ -579,7 +537,7 @@ static int loop(run *r, int64_t start, hp_err *err)
         to.lr = hp_lr_at(o->schedule, step, r->total, o->warmup, o->lr);
         hp_train_stats st;
         double t0 = cli_now();
-        uint64_t step_seed = stream(o->seed, (1ull << 40) + (uint64_t)step); /* the step's dropout masks */
+        uint64_t step_seed = train_stream(o->seed, (1ull << 40) + (uint64_t)step); /* the step's dropout masks */
         if (hp_train_step(r->s.fm, r->acts, r->work, &r->set, &r->opt, r->mb, n_micro, &to, step_seed, &st, err)) {
             char msg[sizeof err->msg];
             memcpy(msg, err->msg, sizeof msg);
@@ -604,11 +562,11 @@ static int loop(run *r, int64_t start, hp_err *err)
             cli_progress_end(&p);
             rc = evaluate_at(r, step + 1, err);
         }
-        if (rc == 0 && (g_stop || (o->checkpoint_every && (step + 1) % o->checkpoint_every == 0) || last)) {
+        if (rc == 0 && (train_stop_requested() || (o->checkpoint_every && (step + 1) % o->checkpoint_every == 0) || last)) {
             rc = save(r, step + 1, err);
             last_saved = step + 1;
         }
-        if (rc == 0 && g_stop && !last) {
+        if (rc == 0 && train_stop_requested() && !last) {
             cli_progress_end(&p);
             rc = 1;
             fprintf(stderr, "hyplora train: interrupted after step %lld of %lld: the checkpoint, adapter and log in "
@@ -640,12 +598,6 @@ static void run_free(run *r)
     model_session_close(&r->s);
 }
 
-static bool exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
 /* Opens everything, then trains from the start or from the checkpoint. */
 static int train(run *r, hp_err *err)
 {
@@ -653,20 +605,15 @@ static int train(run *r, hp_err *err)
     snprintf(r->path[P_CHECKPOINT], sizeof r->path[0], "%s/checkpoint.safetensors", o->out);
     snprintf(r->path[P_LOG], sizeof r->path[0], "%s/train_log.h5", o->out);
     snprintf(r->path[P_OUT], sizeof r->path[0], "%s", o->out);
-    bool have = exists(r->path[P_CHECKPOINT]);
-    if (o->resume && !have)
-        return hp_fail(err, "--resume: %s does not exist: there is no run to continue in %s", r->path[P_CHECKPOINT],
-                       o->out);
-    if (!o->resume && have)
-        return hp_fail(err, "%s already holds a training run (%s): give --resume to continue it, or another -o",
-                       o->out, r->path[P_CHECKPOINT]);
+    if (train_check_resume(o->out, r->path[P_CHECKPOINT], o->resume, err))
+        return -1;
     /* the backward pass needs the weights in float32 */
     if (model_session_open(&r->s, o->model, o->tokenizer, HP_FWD_WEIGHTS_F32, true, err) || load_data(r, err) ||
         setup(r, err))
         return -1;
     int64_t start = 0;
-    if (o->resume && train_checkpoint_load(r->path[P_CHECKPOINT], &r->set, &r->opt, &r->log, &r->settings, &start,
-                                           err))
+    if (o->resume && train_checkpoint_load(r->path[P_CHECKPOINT], "adapters", r->set.params, r->set.n_params, &r->opt,
+                                           &r->log, &r->settings, &start, err))
         return -1;
     if (mkdir(o->out, 0777) != 0 && errno != EEXIST)
         return hp_fail(err, "cannot create the output directory %s: %s", o->out, strerror(errno));
@@ -679,11 +626,9 @@ static int train(run *r, hp_err *err)
         printf("the run in %s is complete\n", o->out);
         return 0;
     }
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    train_catch_signals();
     int rc = loop(r, start, err);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
+    train_release_signals();
     if (rc)
         return rc;
     const double *last = r->log.row + (r->log.n - 1) * LOG_COLS;

@@ -1,5 +1,6 @@
 /* The training log, checkpoints and the HDF5 log (train/train_state.h). */
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +20,7 @@ int train_log_add(train_log *g, const double row[LOG_COLS], const hp_adapter_set
          hp_grow((void **)&g->K, &g->K_cap, g->n + 1, (size_t)g->n_hyp * sizeof *g->K, "the training log", err)))
         return -1;
     memcpy(g->row + g->n * LOG_COLS, row, LOG_COLS * sizeof *row);
-    for (size_t i = 0, j = 0; i < set->n; i++)
+    for (size_t i = 0, j = 0; g->n_hyp && i < set->n; i++)
         if (set->a[i].k)
             g->K[g->n * (size_t)g->n_hyp + j++] = hp_adapter_curvature(*set->a[i].k);
     g->n++;
@@ -68,12 +69,12 @@ static hp_st_write tensor(const char *name, hp_dtype dtype, int64_t rows, int64_
     return t;
 }
 
-int train_checkpoint_save(const char *path, const hp_adapter_set *set, const hp_optim *opt, const train_log *g,
-                          const train_settings *s, int64_t step, hp_err *err)
+int train_checkpoint_save(const char *path, const char *what, const float *params, size_t n_params, const hp_optim *opt,
+                          const train_log *g, const train_settings *s, int64_t step, hp_err *err)
 {
     hp_st_write t[7];
     size_t n = 0;
-    t[n++] = tensor("adapters", HP_F32, (int64_t)set->n_params, 0, set->params);
+    t[n++] = tensor(what, HP_F32, (int64_t)n_params, 0, params);
     t[n++] = tensor("optim_m", HP_F32, (int64_t)opt->n, 0, opt->m);
     if (opt->v)
         t[n++] = tensor("optim_v", HP_F32, (int64_t)opt->n, 0, opt->v);
@@ -136,8 +137,8 @@ static int read_count(const hp_safetensors *st, const char *path, const char *ke
     return 0;
 }
 
-int train_checkpoint_load(const char *path, hp_adapter_set *set, hp_optim *opt, train_log *g,
-                          const train_settings *s, int64_t *step, hp_err *err)
+int train_checkpoint_load(const char *path, const char *what, float *params, size_t n_params, hp_optim *opt,
+                          train_log *g, const train_settings *s, int64_t *step, hp_err *err)
 {
     hp_safetensors st;
     if (hp_safetensors_open(&st, path, 0, err))
@@ -176,7 +177,7 @@ int train_checkpoint_load(const char *path, hp_adapter_set *set, hp_optim *opt, 
         !(g->val = hp_malloc((size_t)n_val * 2 * sizeof *g->val, "the training log", err)))
         rc = -1;
     if (rc == 0 &&
-        (take(&st, path, "adapters", HP_F32, set->n_params, 0, false, set->params, err) ||
+        (take(&st, path, what, HP_F32, n_params, 0, false, params, err) ||
          take(&st, path, "optim_m", HP_F32, opt->n, 0, false, opt->m, err) ||
          (opt->v && take(&st, path, "optim_v", HP_F32, opt->n, 0, false, opt->v, err)) ||
          take(&st, path, "log", HP_F64, (size_t)n_log, LOG_COLS, true, g->row, err) ||
@@ -208,14 +209,15 @@ static int write_column(hp_report *r, const train_log *g, int col, const char *n
 }
 
 int train_log_write(const char *path, const train_log *g, const hp_adapter_set *set, const train_settings *s,
-                    const int64_t *val_items, size_t n_val, const char *const *inputs, int n_inputs, hp_err *err)
+                    const int64_t *val_items, size_t n_val, const char *val_items_definition,
+                    const char *const *inputs, int n_inputs, hp_err *err)
 {
     hp_report *r = hp_report_begin(path, "train", g_cli.argc, g_cli.argv, HYPLORA_VERSION, err);
     if (!r)
         return -1;
     char **names = hp_calloc(g->n_hyp ? (size_t)g->n_hyp : 1, sizeof *names, "the module names", err);
     int rc = names ? 0 : -1;
-    for (size_t i = 0, j = 0; rc == 0 && i < set->n; i++)
+    for (size_t i = 0, j = 0; rc == 0 && g->n_hyp && i < set->n; i++)
         if (set->a[i].k && !(names[j] = malloc(96)))
             rc = hp_fail(err, "out of memory for the module names");
         else if (set->a[i].k)
@@ -228,10 +230,10 @@ int train_log_write(const char *path, const train_log *g, const hp_adapter_set *
         rc = write_column(r, g, LOG_STEP, "step", "the optimiser step (1-based) each row describes", NULL, err) ||
              write_column(r, g, LOG_LOSS, "loss",
                           "the step's training loss: the mean over its micro-batches of their mean token "
-                          "cross-entropy (natural log), with dropout", "nats per token", err) ||
+                          "cross-entropy (natural log), with dropout where the run has it", "nats per token", err) ||
              write_column(r, g, LOG_LR, "learning_rate", "the learning rate of the step", NULL, err) ||
-             write_column(r, g, LOG_GRAD_NORM, "grad_norm", "the global L2 norm of the adapters' gradient, "
-                          "before clipping", NULL, err) ||
+             write_column(r, g, LOG_GRAD_NORM, "grad_norm", "the global L2 norm of the trained "
+                          "parameters' gradient (the mean over the micro-batches), before clipping", NULL, err) ||
              write_column(r, g, LOG_TOKENS, "tokens", "the positions of the step's micro-batches that are not "
                           "padding", "tokens", err) ||
              write_column(r, g, LOG_TOKENS_PER_S, "tokens_per_s", "tokens divided by the step's wall time",
@@ -260,8 +262,7 @@ int train_log_write(const char *path, const train_log *g, const hp_adapter_set *
     }
     if (rc == 0) {
         int64_t dims[1] = {(int64_t)n_val};
-        rc = hp_report_write_i64(r, "val_items", 1, dims, val_items, "the validation items: their 0-based "
-                                 "indices among the items of the data files, read in the order given", NULL, err);
+        rc = hp_report_write_i64(r, "val_items", 1, dims, val_items, val_items_definition, NULL, err);
     }
     free(steps);
     for (int i = 0; names && i < g->n_hyp; i++)
@@ -271,4 +272,57 @@ int train_log_write(const char *path, const train_log *g, const hp_adapter_set *
         return hp_report_commit(r, err);
     hp_report_abort(r);
     return -1;
+}
+
+/* ---- shared by train and pretrain ---- */
+
+void train_shuffle(void *v, size_t n, size_t size, uint64_t seed)
+{
+    hp_rng r;
+    hp_rng_seed(&r, seed);
+    unsigned char *b = v, tmp[64];
+    if (size > sizeof tmp)
+        abort(); /* a programming error: elements are pointers or indices */
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)(hp_rng_uniform(&r) * (double)i);
+        memcpy(tmp, b + (i - 1) * size, size);
+        memcpy(b + (i - 1) * size, b + j * size, size);
+        memcpy(b + j * size, tmp, size);
+    }
+}
+
+int train_check_resume(const char *out, const char *checkpoint, bool resume, hp_err *err)
+{
+    bool have = hp_exists(checkpoint);
+    if (resume && !have)
+        return hp_fail(err, "--resume: %s does not exist: there is no run to continue in %s", checkpoint, out);
+    if (!resume && have)
+        return hp_fail(err, "%s already holds a training run (%s): give --resume to continue it, or another -o", out,
+                       checkpoint);
+    return 0;
+}
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    g_stop = sig;
+    signal(sig, SIG_DFL);
+}
+
+void train_catch_signals(void)
+{
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+}
+
+void train_release_signals(void)
+{
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+}
+
+bool train_stop_requested(void)
+{
+    return g_stop != 0;
 }

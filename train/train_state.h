@@ -5,6 +5,7 @@
 #ifndef HYPLORA_TRAIN_STATE_H
 #define HYPLORA_TRAIN_STATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,7 @@ typedef struct train_log {
     double *val;            /* [n_val, 2]: step, validation loss */
 } train_log;
 
+/* Appends a step's row, and each HypLoRA module's K from set (NULL when n_hyp is 0). */
 int train_log_add(train_log *g, const double row[LOG_COLS], const hp_adapter_set *set, hp_err *err);
 int train_log_add_val(train_log *g, double step, double loss, hp_err *err);
 void train_log_free(train_log *g);
@@ -35,21 +37,46 @@ typedef struct train_settings {
 
 void train_settings_add(train_settings *s, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Writes path (atomically): the adapters' values, the optimiser's state and step, the log
- * and the settings; `step` is the number of optimiser steps taken. */
-int train_checkpoint_save(const char *path, const hp_adapter_set *set, const hp_optim *opt, const train_log *g,
-                          const train_settings *s, int64_t step, hp_err *err);
+/* Writes path (atomically): the trained parameters (n_params floats, as tensor `what`:
+ * "adapters" or "model"), the optimiser's state and step, the log and the settings; `step`
+ * is the number of optimiser steps taken. */
+int train_checkpoint_save(const char *path, const char *what, const float *params, size_t n_params, const hp_optim *opt,
+                          const train_log *g, const train_settings *s, int64_t step, hp_err *err);
 
-/* Reads path back into set (laid out as the checkpoint's, else an error), opt and g after
- * checking every setting against s (an error names the first that differs); *step gets
- * the steps taken. */
-int train_checkpoint_load(const char *path, hp_adapter_set *set, hp_optim *opt, train_log *g,
-                          const train_settings *s, int64_t *step, hp_err *err);
+/* Reads path back into params (n_params floats, else an error), opt and g after checking
+ * every setting against s (an error names the first that differs); *step gets the steps
+ * taken. */
+int train_checkpoint_load(const char *path, const char *what, float *params, size_t n_params, hp_optim *opt,
+                          train_log *g, const train_settings *s, int64_t *step, hp_err *err);
 
 /* Writes the log as the /train group of the HDF5 file at path, with the settings as
- * attributes, the HypLoRA modules' names and the validation items (their indices among the
- * items of the data files, in order). */
+ * attributes, the HypLoRA modules' names (set may be NULL when the log has no K columns)
+ * and the validation items (val_items, described by val_items_definition). */
 int train_log_write(const char *path, const train_log *g, const hp_adapter_set *set, const train_settings *s,
-                    const int64_t *val_items, size_t n_val, const char *const *inputs, int n_inputs, hp_err *err);
+                    const int64_t *val_items, size_t n_val, const char *val_items_definition,
+                    const char *const *inputs, int n_inputs, hp_err *err);
+
+/* ---- shared by train and pretrain ---- */
+
+/* The seed of one of a run's random streams (the split, an epoch's order, a step's
+ * dropout): hp_rng_seed and the dropout masks pass it through splitmix64, so distinct tags
+ * give unrelated streams. */
+static inline uint64_t train_stream(uint64_t seed, uint64_t tag)
+{
+    return seed ^ (tag * 0x9e3779b97f4a7c15ull);
+}
+
+/* Fisher-Yates over n elements of `size` bytes with the stream of `seed`. */
+void train_shuffle(void *v, size_t n, size_t size, uint64_t seed);
+
+/* Whether the run may start: with --resume the checkpoint must exist, without it OUT must
+ * not hold one (a second run would overwrite the first). */
+int train_check_resume(const char *out, const char *checkpoint, bool resume, hp_err *err);
+
+/* Ctrl-C and SIGTERM: the first asks the loop to stop after the current step (the loop
+ * polls train_stop_requested()), a second one kills. */
+void train_catch_signals(void);
+void train_release_signals(void);
+bool train_stop_requested(void);
 
 #endif

@@ -41,6 +41,11 @@ typedef struct hp_bwd_model_grads {
     hp_bwd_layer_grads *layers;  /* [n_layers], or NULL: no layer weight gets a gradient */
 } hp_bwd_model_grads;
 
+/* Points g (and layers [n_layers], which g->layers becomes) into grads, a block of
+ * fm->n_params floats laid out as fm->params: every parameter gets a gradient. The model's
+ * weights must all be in its block (float32 weights, HP_FWD_WEIGHTS_F32 or hp_fwd_new). */
+void hp_bwd_grads_views(const hp_fwd_model *fm, float *grads, hp_bwd_model_grads *g, hp_bwd_layer_grads *layers);
+
 /* The loss of the last hp_fwd_run on acts (B, T, lengths as given to it; tokens its input)
  * and its backward pass. The loss is the mean over the positions with a target of
  * -log softmax(logits)[target] (natural log): targets[b*T + t] is the id to predict at

@@ -77,6 +77,13 @@ typedef struct hp_fwd_options {
     int threads; /* worker threads (OpenBLAS runs single-threaded inside them); <= 0: all cores */
 } hp_fwd_options;
 
+/* A parameter inside the block: its Hugging Face name and where it lies (cols 0: a vector). */
+typedef struct hp_fwd_tensor {
+    char name[96];
+    size_t offset; /* in floats from hp_fwd_model.params */
+    int64_t rows, cols;
+} hp_fwd_tensor;
+
 typedef struct hp_fwd_model {
     hp_config config;
     const hp_model *source; /* must stay open while the model is used (stored weights) */
@@ -84,6 +91,8 @@ typedef struct hp_fwd_model {
     int threads;
     float *params;          /* the one block every float32 view points into */
     size_t n_params;
+    hp_fwd_tensor *tensors; /* the parameters in the block, in block order */
+    size_t n_tensors;
     hp_fwd_weight embedding; /* [vocab, hidden] */
     hp_fwd_layer *layers;
     float *final_norm;       /* [hidden] */
@@ -155,6 +164,11 @@ static inline int hp_fwd_qkv_width(const hp_config *c)
  * (AUTO weights, all cores). */
 hp_fwd_model *hp_fwd_load(const hp_model *m, const hp_fwd_options *opt, hp_err *err);
 void hp_fwd_free(hp_fwd_model *fm);
+
+/* A model of configuration c (a supported architecture, checked as config.json is) with
+ * every parameter float32 and zero in the block, for training from scratch (source NULL):
+ * the caller initialises fm->params through fm->tensors. */
+hp_fwd_model *hp_fwd_new(const hp_config *c, const hp_fwd_options *opt, hp_err *err);
 
 /* Activations for batches of up to `batch` sequences of up to `seq` positions. keep_all
  * keeps every layer's activations and the attention weights (for a backward pass); without

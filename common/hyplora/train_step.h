@@ -41,4 +41,12 @@ int hp_train_step(hp_fwd_model *fm, hp_fwd_acts *acts, hp_bwd_work *w, hp_adapte
                   const hp_train_batch *micro, int n_micro, const hp_train_options *o, uint64_t seed,
                   hp_train_stats *st, hp_err *err);
 
+/* The same step with every weight of the model trained (pretraining): fm's weights all in
+ * its block (hp_fwd_new, or loaded with HP_FWD_WEIGHTS_F32), no adapters attached; grads a
+ * block of fm->n_params floats; opt sized fm->n_params. Weight decay applies to the
+ * matrices (embeddings included), not to norms and biases; k_grad_clip is unused. */
+int hp_pretrain_step(hp_fwd_model *fm, hp_fwd_acts *acts, hp_bwd_work *w, float *grads, hp_optim *opt,
+                     const hp_train_batch *micro, int n_micro, const hp_train_options *o, hp_train_stats *st,
+                     hp_err *err);
+
 #endif

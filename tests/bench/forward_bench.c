@@ -22,6 +22,7 @@
 
 #include "bench_timing.h"
 
+#include "hyplora/blas.h"
 #include "hyplora/forward.h"
 #include "hyplora/model.h"
 
@@ -84,6 +85,7 @@ int main(int argc, char **argv)
         return usage();
 
     hp_err err;
+    hp_blas_setup(threads); /* as the hyplora command does */
     double t0 = bench_now();
     hp_model *m = hp_model_open(path, &err);
     hp_fwd_options opt = {.weights = mode, .threads = threads};

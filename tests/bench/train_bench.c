@@ -77,6 +77,7 @@ int main(int argc, char **argv)
         return usage();
 
     hp_err err = {{0}};
+    hp_blas_setup(threads); /* as the hyplora command does */
     double t0 = bench_now();
     hp_model *m = hp_model_open(path, &err);
     hp_fwd_options fo = {.weights = HP_FWD_WEIGHTS_F32, .threads = threads};
