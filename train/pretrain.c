@@ -140,7 +140,7 @@ static bool parse_options(int argc, char **argv, pretrain_opts *o, int *status)
                 return false;
             break;
         case O_LR:
-            if (!cli_parse_double(cmd, "--lr", optarg, 0, 1e3, &o->lr))
+            if (!cli_parse_double(cmd, "--lr", optarg, 0, 1e9, &o->lr))
                 return false;
             break;
         case O_BETA2:
@@ -225,6 +225,8 @@ typedef struct run {
     hp_bwd_work *work;
     int32_t *tokens, *targets; /* [n_micro * micro * T] */
     hp_train_batch *mb;
+    size_t *order;             /* the epoch order_epoch's order of the training sequences */
+    int64_t order_epoch;
     char path[2][4200];        /* checkpoint, log */
 } run;
 
@@ -350,8 +352,9 @@ static int setup(run *r, hp_err *err)
 }
 
 /* The mean token loss over the validation sequences (no gradient reaches a layer). */
-static double validation_loss(run *r, hp_err *err)
+static double validation_loss(void *ctx, hp_err *err)
 {
+    run *r = ctx;
     int micro = (int)r->o->micro, T = r->o->context, L = r->fm->config.n_layers;
     double nll = 0;
     size_t count = 0;
@@ -371,19 +374,10 @@ static double validation_loss(run *r, hp_err *err)
     return nll / (double)count;
 }
 
-static int evaluate_at(run *r, int64_t step, hp_err *err)
-{
-    double v = validation_loss(r, err);
-    if (isnan(v) || train_log_add_val(&r->log, (double)step, v, err))
-        return hp_failctx(err, "the validation loss after step %lld", (long long)step);
-    printf("step %lld: validation loss %.6f\n", (long long)step, v);
-    fflush(stdout);
-    return 0;
-}
-
 /* Writes the checkpoint, the model's weights and the log (each file atomically). */
-static int save(run *r, int64_t step, hp_err *err)
+static int save(void *ctx, int64_t step, hp_err *err)
 {
+    run *r = ctx;
     const pretrain_opts *o = r->o;
     const char *inputs[64];
     int n_inputs = 0;
@@ -430,66 +424,22 @@ static int step_batches(run *r, int64_t step, int64_t *order_epoch, size_t *orde
     return n_micro;
 }
 
-/* The training loop from step `start`; returns 1 when stopped by a signal. */
-static int loop(run *r, int64_t start, hp_err *err)
+/* One optimiser step (train_loop.step). */
+static int step_fn(void *ctx, int64_t step, double *lr, hp_train_stats *st, size_t *tokens, hp_err *err)
 {
+    run *r = ctx;
     const pretrain_opts *o = r->o;
-    size_t *order = hp_malloc(r->n_train * sizeof *order, "the sequence order", err);
-    if (!order)
-        return -1;
-    int64_t order_epoch = -1, last_saved = start;
+    int n_micro = step_batches(r, step, &r->order_epoch, r->order);
     hp_train_options to = {.weight_decay = o->weight_decay, .clip = o->clip};
-    char label[160] = "pretrain";
-    cli_progress p;
-    hp_progress *prog = cli_progress_begin(&p, label);
-    int rc = 0;
-    for (int64_t step = start; step < r->total && rc == 0; step++) {
-        int n_micro = step_batches(r, step, &order_epoch, order);
-        to.lr = hp_lr_at(HP_SCHEDULE_COSINE, step, r->total, o->warmup, o->lr);
-        hp_train_stats st;
-        double t0 = cli_now();
-        if (hp_pretrain_step(r->fm, r->acts, r->work, r->grads, &r->opt, r->mb, n_micro, &to, &st, err)) {
-            char msg[sizeof err->msg];
-            memcpy(msg, err->msg, sizeof msg);
-            rc = hp_fail(err, "step %lld: %s; %s", (long long)step + 1, msg,
-                         last_saved > 0 ? "the last checkpoint is kept" : "no checkpoint was written yet");
-            break;
-        }
-        double dt = cli_now() - t0;
-        double tokens = (double)st.n_targets;
-        double row[LOG_COLS] = {(double)(step + 1), st.loss, to.lr, st.grad_norm, tokens, tokens / dt};
-        if (train_log_add(&r->log, row, NULL, err)) {
-            rc = -1;
-            break;
-        }
-        snprintf(label, sizeof label, "pretrain: step %lld/%lld, loss %.4f, %.0f tokens/s", (long long)step + 1,
-                 (long long)r->total, st.loss, row[LOG_TOKENS_PER_S]);
-        hp_progress_update(prog, (uint64_t)(step + 1 - start), (uint64_t)(r->total - start));
-        bool last = step + 1 == r->total;
-        if (r->n_val && (last || (o->eval_every && (step + 1) % o->eval_every == 0))) {
-            cli_progress_end(&p);
-            rc = evaluate_at(r, step + 1, err);
-        }
-        bool stop = train_stop_requested();
-        if (rc == 0 && (stop || (o->checkpoint_every && (step + 1) % o->checkpoint_every == 0) || last)) {
-            rc = save(r, step + 1, err);
-            last_saved = step + 1;
-        }
-        if (rc == 0 && stop && !last) {
-            cli_progress_end(&p);
-            rc = 1;
-            fprintf(stderr, "hyplora pretrain: interrupted after step %lld of %lld: the checkpoint, model and log "
-                            "in %s are written; give the same command with --resume to continue\n",
-                    (long long)step + 1, (long long)r->total, o->out);
-        }
-    }
-    cli_progress_end(&p);
-    free(order);
+    to.lr = *lr = hp_lr_at(HP_SCHEDULE_COSINE, step, r->total, o->warmup, o->lr);
+    int rc = hp_pretrain_step(r->fm, r->acts, r->work, r->grads, &r->opt, r->mb, n_micro, &to, st, err);
+    *tokens = st->n_targets;
     return rc;
 }
 
 static void run_free(run *r)
 {
+    free(r->order);
     free(r->mb);
     free(r->targets);
     free(r->tokens);
@@ -552,9 +502,13 @@ static int pretrain(run *r, hp_err *err)
     printf("steps: %lld (%lld per epoch) of %ld sequences in micro-batches of %ld\n", (long long)r->total,
            (long long)r->per_epoch, o->batch, o->micro);
     fflush(stdout);
+    train_loop l = {.command = "pretrain", .written = "the checkpoint, model and log", .out = o->out,
+                    .total = r->total, .eval_every = o->eval_every, .checkpoint_every = o->checkpoint_every,
+                    .validate = r->n_val > 0, .log = &r->log, .ctx = r, .step = step_fn,
+                    .validation_loss = validation_loss, .save = save};
     if (start > 0)
         printf("resuming after step %lld of %lld\n", (long long)start, (long long)r->total);
-    else if (r->n_val && evaluate_at(r, 0, err))
+    else if (l.validate && train_loop_evaluate(&l, 0, err))
         return -1;
     if (start >= r->total) {
         if (r->total == 0) /* --steps 0: the initial model */
@@ -562,9 +516,10 @@ static int pretrain(run *r, hp_err *err)
         printf("the run in %s is complete\n", o->out);
         return 0;
     }
-    train_catch_signals();
-    int rc = loop(r, start, err);
-    train_release_signals();
+    r->order_epoch = -1;
+    if (!(r->order = hp_malloc(r->n_train * sizeof *r->order, "the sequence order", err)))
+        return -1;
+    int rc = train_loop_run(&l, start, err);
     if (rc)
         return rc;
     const double *last = r->log.row + (r->log.n - 1) * LOG_COLS;

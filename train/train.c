@@ -295,6 +295,8 @@ typedef struct run {
     int *lengths;               /* [n_micro * micro] */
     float *logits;              /* [micro * T * vocab], for the validation loss */
     hp_train_batch *mb;
+    instruct_item **order;      /* the epoch order_epoch's order of the training items */
+    int64_t order_epoch;
     char path[3][4200];         /* checkpoint, log, adapter dir (= out) */
 } run;
 
@@ -420,8 +422,9 @@ static int setup(run *r, hp_err *err)
     return 0;
 }
 
-static double validation_loss(run *r, hp_err *err)
+static double validation_loss(void *ctx, hp_err *err)
 {
+    run *r = ctx;
     int micro = (int)r->o->micro;
     double nll = 0;
     size_t count = 0;
@@ -438,8 +441,9 @@ static double validation_loss(run *r, hp_err *err)
 }
 
 /* Writes the checkpoint, the adapter and the log (each file atomically). */
-static int save(run *r, int64_t step, hp_err *err)
+static int save(void *ctx, int64_t step, hp_err *err)
 {
+    run *r = ctx;
     const train_opts *o = r->o;
     const char *inputs[64];
     int n_inputs = 0;
@@ -508,79 +512,21 @@ static void print_plan(const run *r)
     fflush(stdout);
 }
 
-static int evaluate_at(run *r, int64_t step, hp_err *err)
+/* One optimiser step (train_loop.step): the step's micro-batches, its dropout stream. */
+static int step_fn(void *ctx, int64_t step, double *lr, hp_train_stats *st, size_t *tokens, hp_err *err)
 {
-    double v = validation_loss(r, err);
-    if (isnan(v) || train_log_add_val(&r->log, (double)step, v, err))
-        return hp_failctx(err, "the validation loss after step %lld", (long long)step);
-    printf("step %lld: validation loss %.6f\n", (long long)step, v);
-    fflush(stdout);
-    return 0;
-}
-
-/* The training loop from step `start`; returns 1 when stopped by a signal. */
-static int loop(run *r, int64_t start, hp_err *err)
-{
+    run *r = ctx;
     const train_opts *o = r->o;
-    instruct_item **order = hp_malloc((r->n_train ? r->n_train : 1) * sizeof *order, "the item order", err);
-    if (!order)
-        return -1;
-    int64_t order_epoch = -1, last_saved = start;
+    int n_micro = step_batches(r, step, &r->order_epoch, r->order, tokens);
     hp_train_options to = {.weight_decay = o->weight_decay, .clip = o->clip, .k_grad_clip = o->k_grad_clip};
-    char label[160] = "train";
-    cli_progress p;
-    hp_progress *prog = cli_progress_begin(&p, label);
-    int rc = 0;
-    for (int64_t step = start; step < r->total && rc == 0; step++) {
-        size_t tokens;
-        int n_micro = step_batches(r, step, &order_epoch, order, &tokens);
-        to.lr = hp_lr_at(o->schedule, step, r->total, o->warmup, o->lr);
-        hp_train_stats st;
-        double t0 = cli_now();
-        uint64_t step_seed = train_stream(o->seed, (1ull << 40) + (uint64_t)step); /* the step's dropout masks */
-        if (hp_train_step(r->s.fm, r->acts, r->work, &r->set, &r->opt, r->mb, n_micro, &to, step_seed, &st, err)) {
-            char msg[sizeof err->msg];
-            memcpy(msg, err->msg, sizeof msg);
-            if (last_saved > 0)
-                rc = hp_fail(err, "step %lld: %s; the checkpoint of step %lld in %s is kept", (long long)step + 1, msg,
-                             (long long)last_saved, o->out);
-            else
-                rc = hp_fail(err, "step %lld: %s; no checkpoint was written yet", (long long)step + 1, msg);
-            break;
-        }
-        double dt = cli_now() - t0;
-        double row[LOG_COLS] = {(double)(step + 1), st.loss, to.lr, st.grad_norm, (double)tokens, (double)tokens / dt};
-        if (train_log_add(&r->log, row, &r->set, err)) {
-            rc = -1;
-            break;
-        }
-        snprintf(label, sizeof label, "train: step %lld/%lld, loss %.4f, %.0f tokens/s", (long long)step + 1,
-                 (long long)r->total, st.loss, row[LOG_TOKENS_PER_S]);
-        hp_progress_update(prog, (uint64_t)(step + 1 - start), (uint64_t)(r->total - start));
-        bool last = step + 1 == r->total;
-        if (r->n_val && (last || (o->eval_every && (step + 1) % o->eval_every == 0))) {
-            cli_progress_end(&p);
-            rc = evaluate_at(r, step + 1, err);
-        }
-        if (rc == 0 && (train_stop_requested() || (o->checkpoint_every && (step + 1) % o->checkpoint_every == 0) || last)) {
-            rc = save(r, step + 1, err);
-            last_saved = step + 1;
-        }
-        if (rc == 0 && train_stop_requested() && !last) {
-            cli_progress_end(&p);
-            rc = 1;
-            fprintf(stderr, "hyplora train: interrupted after step %lld of %lld: the checkpoint, adapter and log in "
-                            "%s are written; give the same command with --resume to continue\n",
-                    (long long)step + 1, (long long)r->total, o->out);
-        }
-    }
-    cli_progress_end(&p);
-    free(order);
-    return rc;
+    to.lr = *lr = hp_lr_at(o->schedule, step, r->total, o->warmup, o->lr);
+    uint64_t step_seed = train_stream(o->seed, (1ull << 40) + (uint64_t)step); /* the step's dropout masks */
+    return hp_train_step(r->s.fm, r->acts, r->work, &r->set, &r->opt, r->mb, n_micro, &to, step_seed, st, err);
 }
 
 static void run_free(run *r)
 {
+    free(r->order);
     free(r->mb);
     free(r->logits);
     free(r->lengths);
@@ -626,9 +572,14 @@ static int train(run *r, hp_err *err)
         printf("the run in %s is complete\n", o->out);
         return 0;
     }
-    train_catch_signals();
-    int rc = loop(r, start, err);
-    train_release_signals();
+    train_loop l = {.command = "train", .written = "the checkpoint, adapter and log", .out = o->out,
+                    .total = r->total, .eval_every = o->eval_every, .checkpoint_every = o->checkpoint_every,
+                    .validate = r->n_val > 0, .log = &r->log, .set = &r->set, .ctx = r, .step = step_fn,
+                    .validation_loss = validation_loss, .save = save};
+    r->order_epoch = -1;
+    if (!(r->order = hp_malloc((r->n_train ? r->n_train : 1) * sizeof *r->order, "the item order", err)))
+        return -1;
+    int rc = train_loop_run(&l, start, err);
     if (rc)
         return rc;
     const double *last = r->log.row + (r->log.n - 1) * LOG_COLS;

@@ -302,6 +302,70 @@ int train_check_resume(const char *out, const char *checkpoint, bool resume, hp_
     return 0;
 }
 
+int train_loop_evaluate(const train_loop *l, int64_t step, hp_err *err)
+{
+    double v = l->validation_loss(l->ctx, err);
+    if (isnan(v) || train_log_add_val(l->log, (double)step, v, err))
+        return hp_failctx(err, "the validation loss after step %lld", (long long)step);
+    printf("step %lld: validation loss %.6f\n", (long long)step, v);
+    fflush(stdout);
+    return 0;
+}
+
+int train_loop_run(const train_loop *l, int64_t start, hp_err *err)
+{
+    int64_t last_saved = start;
+    char label[160];
+    snprintf(label, sizeof label, "%s", l->command);
+    cli_progress p;
+    hp_progress *prog = cli_progress_begin(&p, label);
+    int rc = 0;
+    train_catch_signals();
+    for (int64_t step = start; step < l->total && rc == 0; step++) {
+        hp_train_stats st;
+        double lr, t0 = cli_now();
+        size_t tokens;
+        if (l->step(l->ctx, step, &lr, &st, &tokens, err)) {
+            char msg[sizeof err->msg];
+            memcpy(msg, err->msg, sizeof msg);
+            if (last_saved > 0)
+                rc = hp_fail(err, "step %lld: %s; the checkpoint of step %lld in %s is kept", (long long)step + 1, msg,
+                             (long long)last_saved, l->out);
+            else
+                rc = hp_fail(err, "step %lld: %s; no checkpoint was written yet", (long long)step + 1, msg);
+            break;
+        }
+        double dt = cli_now() - t0;
+        double row[LOG_COLS] = {(double)(step + 1), st.loss, lr, st.grad_norm, (double)tokens, (double)tokens / dt};
+        if (train_log_add(l->log, row, l->set, err)) {
+            rc = -1;
+            break;
+        }
+        snprintf(label, sizeof label, "%s: step %lld/%lld, loss %.4f, %.0f tokens/s", l->command, (long long)step + 1,
+                 (long long)l->total, st.loss, row[LOG_TOKENS_PER_S]);
+        hp_progress_update(prog, (uint64_t)(step + 1 - start), (uint64_t)(l->total - start));
+        bool last = step + 1 == l->total, stop = train_stop_requested();
+        if (l->validate && (last || (l->eval_every && (step + 1) % l->eval_every == 0))) {
+            cli_progress_end(&p);
+            rc = train_loop_evaluate(l, step + 1, err);
+        }
+        if (rc == 0 && (stop || last || (l->checkpoint_every && (step + 1) % l->checkpoint_every == 0))) {
+            rc = l->save(l->ctx, step + 1, err);
+            last_saved = step + 1;
+        }
+        if (rc == 0 && stop && !last) {
+            cli_progress_end(&p);
+            rc = 1;
+            fprintf(stderr, "hyplora %s: interrupted after step %lld of %lld: %s in %s are written; give the same "
+                            "command with --resume to continue\n",
+                    l->command, (long long)step + 1, (long long)l->total, l->written, l->out);
+        }
+    }
+    train_release_signals();
+    cli_progress_end(&p);
+    return rc;
+}
+
 static volatile sig_atomic_t g_stop;
 
 static void on_signal(int sig)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "hyplora.h"
+#include "hyplora/train_step.h"
 
 /* One optimiser step as logged. */
 enum { LOG_STEP, LOG_LOSS, LOG_LR, LOG_GRAD_NORM, LOG_TOKENS, LOG_TOKENS_PER_S, LOG_COLS };
@@ -57,6 +58,33 @@ int train_log_write(const char *path, const train_log *g, const hp_adapter_set *
                     const char *const *inputs, int n_inputs, hp_err *err);
 
 /* ---- shared by train and pretrain ---- */
+
+/* A training loop: the command's own step, validation loss and save, around what both
+ * commands share: the validation and checkpoint cadence, the log, the progress line,
+ * Ctrl-C, and the message naming the step that failed and the checkpoint kept. */
+typedef struct train_loop {
+    const char *command;   /* "train", "pretrain": messages */
+    const char *written;   /* what save writes: "the checkpoint, adapter and log" */
+    const char *out;       /* the output directory */
+    int64_t total;         /* optimiser steps of the run */
+    long eval_every, checkpoint_every;
+    bool validate;         /* the run has a validation split */
+    train_log *log;
+    const hp_adapter_set *set; /* the log's K columns (NULL: none) */
+    void *ctx;
+    /* Optimiser step `step` (0-based): its learning rate in *lr, its figures in *st and the
+     * positions it trained on in *tokens. */
+    int (*step)(void *ctx, int64_t step, double *lr, hp_train_stats *st, size_t *tokens, hp_err *err);
+    double (*validation_loss)(void *ctx, hp_err *err); /* NAN after setting err */
+    int (*save)(void *ctx, int64_t step, hp_err *err);
+} train_loop;
+
+/* Runs steps start .. total - 1; returns 1 when stopped by Ctrl-C or SIGTERM (after the
+ * step in progress, with everything saved), 0 when done, -1 on an error. */
+int train_loop_run(const train_loop *l, int64_t start, hp_err *err);
+
+/* The validation loss after `step` steps, logged and printed. */
+int train_loop_evaluate(const train_loop *l, int64_t step, hp_err *err);
 
 /* The seed of one of a run's random streams (the split, an epoch's order, a step's
  * dropout): hp_rng_seed and the dropout masks pass it through splitmix64, so distinct tags

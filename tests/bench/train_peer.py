@@ -1,10 +1,11 @@
-"""The PyTorch peer of train_bench: one LoRA training step of the same Llama architecture,
-written with PyTorch autograd (float32 on CPU), measured the same way and printed in the
-same line format.
+"""The PyTorch peer of train_bench: one LoRA training step, or one step training every weight
+(--method full), of the same Llama architecture, written with PyTorch autograd (float32 on
+CPU), measured the same way and printed in the same line format.
 
-  /usr/bin/python3 tests/bench/train_peer.py MODEL_DIR [--batch 4] [--seq 256] [--rank 32]
-                                             [--alpha 64] [--dropout 0.05] [--steps 3]
-                                             [--threads N] [--seed 1] [--default-omp]
+  /usr/bin/python3 tests/bench/train_peer.py MODEL_DIR [--method lora|full] [--batch 4]
+                                             [--seq 256] [--rank 32] [--alpha 64]
+                                             [--dropout 0.05] [--steps 3] [--threads N]
+                                             [--seed 1] [--default-omp]
 
 The frozen weights are read as forward_peer.py reads them (its Llama class: plain reads,
 widened to float32). Every layer's q, k, v, up and down projection gets a LoRA adapter as
@@ -13,8 +14,12 @@ PEFT builds one: lora_B(lora_A(dropout(x))) * alpha / r, A kaiming-uniform (unif
 pseudo-random ids (the stream train_bench uses: each sequence SEQ+1 ids, the last SEQ the
 targets), the mean cross-entropy over all positions, backward, clip_grad_norm_ to 1,
 torch.optim.AdamW (lr 3e-4, no weight decay) and zero_grad: one warm-up step, then the median
-of STEPS timed steps. OMP_WAIT_POLICY=PASSIVE unless --default-omp (PyTorch as installed),
-as forward_peer.py does. Only Debian's python3-torch and numpy are needed; no transformers,
+of STEPS timed steps. With --method full there are no adapters: every weight (embedding,
+norms, matrices; a tied head is the embedding tensor itself) requires gradients, and the
+optimiser is torch.optim.AdamW with betas 0.9, 0.95, lr 3e-4, weight decay 0.1 on the 2-D
+parameters and 0 on the 1-D ones (two param groups), as train_bench --method full; the FLOP
+count is then 6 x parameters x tokens (2 forward, 4 backward). OMP_WAIT_POLICY=PASSIVE
+unless --default-omp (PyTorch as installed), as forward_peer.py does. Only Debian's python3-torch and numpy are needed; no transformers,
 no peft."""
 import argparse
 import math
@@ -49,7 +54,8 @@ class Lora:
 
 
 def train_forward(m, lora, tokens, targets):
-    """The mean cross-entropy of a batch tokens [B, T] against targets [B, T]."""
+    """The mean cross-entropy of a batch tokens [B, T] against targets [B, T]; lora None: no
+    adapters."""
     B, T = tokens.shape
     H, KV, hd, rep = m.H, m.KV, m.hd, m.H // m.KV
     x = m.embed[tokens]
@@ -57,11 +63,13 @@ def train_forward(m, lora, tokens, targets):
     mask = torch.full((T, T), float("-inf")).triu(1)
     scale = 1.0 / math.sqrt(hd)
     for l, p in enumerate(m.layers):
-        a = lora[l]
+        a = lora[l] if lora else None
         h = m.rmsnorm(x, p["in_norm"])
-        q = F.linear(h, p["wq"], p["bq"]) + a["q"](h)
-        k = F.linear(h, p["wk"], p["bk"]) + a["k"](h)
-        v = F.linear(h, p["wv"], p["bv"]) + a["v"](h)
+        q = F.linear(h, p["wq"], p["bq"])
+        k = F.linear(h, p["wk"], p["bk"])
+        v = F.linear(h, p["wv"], p["bv"])
+        if a:
+            q, k, v = q + a["q"](h), k + a["k"](h), v + a["v"](h)
         q = m.rotate(q.view(B, T, H, hd).transpose(1, 2), cos, sin)   # [B, H, T, hd]
         k = m.rotate(k.view(B, T, KV, hd).transpose(1, 2), cos, sin)  # [B, KV, T, hd]
         v = v.view(B, T, KV, hd).transpose(1, 2)
@@ -72,8 +80,10 @@ def train_forward(m, lora, tokens, targets):
         o = torch.matmul(w, v).view(B, H, T, hd).transpose(1, 2).reshape(B, T, H * hd)
         x = x + F.linear(o, p["wo"])
         h = m.rmsnorm(x, p["post_norm"])
-        act = F.silu(F.linear(h, p["gate"])) * (F.linear(h, p["up"]) + a["up"](h))
-        x = x + F.linear(act, p["down"]) + a["down"](act)
+        up = F.linear(h, p["up"])
+        act = F.silu(F.linear(h, p["gate"])) * (up + a["up"](h) if a else up)
+        down = F.linear(act, p["down"])
+        x = x + (down + a["down"](act) if a else down)
     logits = F.linear(m.rmsnorm(x, m.norm), m.head)
     return F.cross_entropy(logits.view(B * T, m.V), targets.reshape(B * T))
 
@@ -95,9 +105,31 @@ def bench_batch(B, T, vocab):
     return torch.tensor(tok, dtype=torch.long), torch.tensor(tgt, dtype=torch.long)
 
 
+def trainable(m):
+    """Makes every weight of m a leaf requiring gradients (sharing its storage; a tied head
+    stays the embedding tensor); returns them once each."""
+    tied = m.head is m.embed
+    m.embed = m.embed.detach().requires_grad_()
+    params = [m.embed]
+    for p in m.layers:
+        for key, t in p.items():
+            if t is not None:
+                p[key] = t.detach().requires_grad_()
+                params.append(p[key])
+    m.norm = m.norm.detach().requires_grad_()
+    params.append(m.norm)
+    if tied:
+        m.head = m.embed
+    else:
+        m.head = m.head.detach().requires_grad_()
+        params.append(m.head)
+    return params
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
+    ap.add_argument("--method", choices=("lora", "full"), default="lora")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--seq", type=int, default=256)
     ap.add_argument("--rank", type=int, default=32)
@@ -112,7 +144,8 @@ def main():
     threads = a.threads if a.threads > 0 else os.cpu_count()
     torch.set_num_threads(threads)
     print("threads %d" % threads)
-    print("method lora")
+    print("method %s" % a.method)
+    full = a.method == "full"
 
     t0 = time.monotonic()
     m = Llama(a.model)
@@ -121,31 +154,44 @@ def main():
     tied = m.head is m.embed
     print("shape layers %d hidden %d intermediate %d heads %d kv_heads %d head_dim %d vocab %d tied %d"
           % (L, D, I, H, KV, hd, V, int(tied)))
-    print("batch %d seq %d rank %d alpha %g dropout %g" % (a.batch, a.seq, a.rank, a.alpha, a.dropout))
+    if full:
+        print("batch %d seq %d" % (a.batch, a.seq))
+    else:
+        print("batch %d seq %d rank %d alpha %g dropout %g" % (a.batch, a.seq, a.rank, a.alpha, a.dropout))
     gen = torch.Generator().manual_seed(a.seed)
     torch.manual_seed(a.seed)
     r = a.rank
     lora = []
-    for _ in range(L):
-        lora.append({
-            "q": Lora(D, H * hd, r, a.alpha, a.dropout, gen),
-            "k": Lora(D, KV * hd, r, a.alpha, a.dropout, gen),
-            "v": Lora(D, KV * hd, r, a.alpha, a.dropout, gen),
-            "up": Lora(D, I, r, a.alpha, a.dropout, gen),
-            "down": Lora(I, D, r, a.alpha, a.dropout, gen),
-        })
-    params = [t for ad in lora for mod in ad.values() for t in (mod.A, mod.B)]
-    opt = torch.optim.AdamW(params, lr=3e-4, weight_decay=0.0)
+    if full:
+        params = trainable(m)
+        opt = torch.optim.AdamW([
+            {"params": [t for t in params if t.dim() >= 2], "weight_decay": 0.1},
+            {"params": [t for t in params if t.dim() < 2], "weight_decay": 0.0},
+        ], lr=3e-4, betas=(0.9, 0.95))
+    else:
+        for _ in range(L):
+            lora.append({
+                "q": Lora(D, H * hd, r, a.alpha, a.dropout, gen),
+                "k": Lora(D, KV * hd, r, a.alpha, a.dropout, gen),
+                "v": Lora(D, KV * hd, r, a.alpha, a.dropout, gen),
+                "up": Lora(D, I, r, a.alpha, a.dropout, gen),
+                "down": Lora(I, D, r, a.alpha, a.dropout, gen),
+            })
+        params = [t for ad in lora for mod in ad.values() for t in (mod.A, mod.B)]
+        opt = torch.optim.AdamW(params, lr=3e-4, weight_decay=0.0)
 
     # the FLOP count train_bench prints (same convention and formulas)
     layer_mat = D * H * hd + 2.0 * D * KV * hd + H * hd * D + 3.0 * D * I
     n_params = L * (layer_mat + 2.0 * D) + V * D * (1 if tied else 2) + D
     B, T = a.batch, a.seq
-    flops = 4.0 * n_params * B * T
+    flops = (6.0 if full else 4.0) * n_params * B * T
     flops_attn = 3.0 * B * L * 4.0 * H * hd * (T * (T + 1) / 2)
     qd, kvd = H * hd, KV * hd
-    flops_adapt = 6.0 * r * ((D + qd) + 2.0 * (D + kvd) + (D + I) + (I + D)) * L * B * T
-    print("params %.0f adapter_params %d" % (n_params, sum(t.numel() for t in params)))
+    flops_adapt = 0.0 if full else 6.0 * r * ((D + qd) + 2.0 * (D + kvd) + (D + I) + (I + D)) * L * B * T
+    if full:
+        print("params %.0f trained_params %d" % (n_params, sum(t.numel() for t in params)))
+    else:
+        print("params %.0f adapter_params %d" % (n_params, sum(t.numel() for t in params)))
     print("step_flops %.4e attn %.4e adapters %.4e" % (flops, flops_attn, flops_adapt))
     tokens, targets = bench_batch(B, T, V)
 

@@ -21,7 +21,8 @@ The corpus is real text: the questions of the vendored GSM8K test set, one docum
    `--dtype bf16` stores each weight as the float32 run's rounded to BF16.
 4. Ctrl-C mid-run writes a checkpoint and exits 130; `--resume` ends bit-identical to an
    uninterrupted run; resuming with another option is refused naming it.
-5. Bad input: clear errors, nothing half-written.
+5. Bad input: clear errors, nothing half-written; a diverging run stops naming the step
+   and the checkpoint it keeps.
 """
 import json
 import math
@@ -248,6 +249,12 @@ def case_bad_input():
     with open(bad_json, "w") as f:
         f.write('{"text": "fine"}\n{"text": 3}\n')
     expect_error(suite, [*base, "--field", "text", bad_json, "-o", suite.path("b10")], "bad.jsonl")
+    # a diverging run stops naming the step, and keeps the last checkpoint
+    r = suite.run(*base, "--lr", 1e9, "--clip", 0, "--warmup", 0, "--steps", 30, "--checkpoint-every", 1,
+                  "--val-size", 2, text, "-o", suite.path("b11"))
+    assert r.code == 1 and "not finite" in r.err and "step " in r.err, (r.code, r.err)
+    step = int(r.err.split("step ")[1].split(":")[0])
+    assert step == 1 or "the checkpoint of step %d" % (step - 1) in r.err, r.err
     for d in ("b1", "b2", "b3", "b4", "b5", "b6", "b10"):
         assert not os.path.exists(os.path.join(suite.path(d), "model.safetensors")), d
 
