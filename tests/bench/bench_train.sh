@@ -52,18 +52,6 @@ for spec in "${models[@]}"; do
     bench_model "$name" $shape
 done
 
-# best FILE...: one file of the best figure of each line over repeated runs (the highest
-# rate, the lowest step time, the highest peak RSS; other lines from the first run)
-best() {
-    awk '{
-        key = $1 == "sgemm" ? $1 " " $2 : $1
-        val = $1 == "sgemm" ? $4 : $2
-        if (!(key in line)) { order[++n] = key; line[key] = $0; v[key] = val; next }
-        if ((key == "step_s" && val < v[key]) || (key ~ /^(sgemm|tok_s|gflops|gflops_all|peak_rss_mb)/ && val > v[key])) {
-            line[key] = $0; v[key] = val
-        }
-    } END { for (i = 1; i <= n; i++) print line[order[i]] }' "$@"
-}
 repeat=${BENCH_REPEAT:-2}
 for spec in "${models[@]}"; do
     read -r name batch seq steps _ <<<"$spec"

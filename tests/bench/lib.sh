@@ -1,6 +1,6 @@
-# Sourced by the benchmark scripts: the random-weight checkpoints they share, and running a
-# driver whose output is KEY VALUE lines. Needs $hyplora (the binary) and $work (the cache
-# folder); makes $tmp, removed at exit.
+# Sourced by the benchmark scripts: the random-weight checkpoints they share, running a
+# driver whose output is KEY VALUE lines, and the best figures of repeated runs. Needs
+# $hyplora (the binary) and $work (the cache folder); makes $tmp, removed at exit.
 
 # bench_model NAME MAKE-MODEL-OPTIONS...: writes the BF16 checkpoint $work/fwd-NAME (head
 # tied to the embedding, no tokenizer) unless it is there.
@@ -30,3 +30,16 @@ run() {
 
 # get FILE KEY: the first value after KEY in $tmp/FILE.
 get() { awk -v k="$2" '$1 == k {print $2; exit}' "$tmp/$1"; }
+
+# best FILE...: one file of the best figure of each line over repeated runs (the highest
+# rate, the lowest step time, the highest peak RSS; other lines from the first run)
+best() {
+    awk '{
+        key = $1 == "sgemm" ? $1 " " $2 : $1
+        val = $1 == "sgemm" ? $4 : $2
+        if (!(key in line)) { order[++n] = key; line[key] = $0; v[key] = val; next }
+        if ((key == "step_s" && val < v[key]) || (key ~ /^(sgemm|tok_s|gflops|gflops_all|peak_rss_mb)/ && val > v[key])) {
+            line[key] = $0; v[key] = val
+        }
+    } END { for (i = 1; i <= n; i++) print line[order[i]] }' "$@"
+}
