@@ -503,6 +503,7 @@ static int pretrain(run *r, hp_err *err)
            (long long)r->per_epoch, o->batch, o->micro);
     fflush(stdout);
     train_loop l = {.command = "pretrain", .written = "the checkpoint, model and log", .out = o->out,
+                    .files = "config.json, model.safetensors, tokenizer.json, train_log.h5, checkpoint.safetensors",
                     .total = r->total, .eval_every = o->eval_every, .checkpoint_every = o->checkpoint_every,
                     .validate = r->n_val > 0, .log = &r->log, .ctx = r, .step = step_fn,
                     .validation_loss = validation_loss, .save = save};
@@ -519,16 +520,7 @@ static int pretrain(run *r, hp_err *err)
     r->order_epoch = -1;
     if (!(r->order = hp_malloc(r->n_train * sizeof *r->order, "the sequence order", err)))
         return -1;
-    int rc = train_loop_run(&l, start, err);
-    if (rc)
-        return rc;
-    const double *last = r->log.row + (r->log.n - 1) * LOG_COLS;
-    printf("trained %lld steps: loss %.6f at the last step", (long long)r->total, last[LOG_LOSS]);
-    if (r->log.n_val)
-        printf(", validation loss %.6f", r->log.val[2 * r->log.n_val - 1]);
-    printf("\nwrote %s (config.json, model.safetensors, tokenizer.json, train_log.h5, checkpoint.safetensors)\n",
-           o->out);
-    return 0;
+    return train_loop_run(&l, start, err);
 }
 
 int cmd_pretrain(int argc, char **argv)

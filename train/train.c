@@ -573,22 +573,14 @@ static int train(run *r, hp_err *err)
         return 0;
     }
     train_loop l = {.command = "train", .written = "the checkpoint, adapter and log", .out = o->out,
+                    .files = "adapter_model.safetensors, adapter_config.json, train_log.h5, checkpoint.safetensors",
                     .total = r->total, .eval_every = o->eval_every, .checkpoint_every = o->checkpoint_every,
                     .validate = r->n_val > 0, .log = &r->log, .set = &r->set, .ctx = r, .step = step_fn,
                     .validation_loss = validation_loss, .save = save};
     r->order_epoch = -1;
     if (!(r->order = hp_malloc((r->n_train ? r->n_train : 1) * sizeof *r->order, "the item order", err)))
         return -1;
-    int rc = train_loop_run(&l, start, err);
-    if (rc)
-        return rc;
-    const double *last = r->log.row + (r->log.n - 1) * LOG_COLS;
-    printf("trained %lld steps: loss %.6f at the last step", (long long)r->total, last[LOG_LOSS]);
-    if (r->log.n_val)
-        printf(", validation loss %.6f", r->log.val[2 * r->log.n_val - 1]);
-    printf("\nwrote %s (adapter_model.safetensors, adapter_config.json, train_log.h5, checkpoint.safetensors)\n",
-           o->out);
-    return 0;
+    return train_loop_run(&l, start, err);
 }
 
 int cmd_train(int argc, char **argv)

@@ -363,7 +363,14 @@ int train_loop_run(const train_loop *l, int64_t start, hp_err *err)
     }
     train_release_signals();
     cli_progress_end(&p);
-    return rc;
+    if (rc)
+        return rc;
+    const double *row = l->log->row + (l->log->n - 1) * LOG_COLS;
+    printf("trained %lld steps: loss %.6f at the last step", (long long)l->total, row[LOG_LOSS]);
+    if (l->log->n_val)
+        printf(", validation loss %.6f", l->log->val[2 * l->log->n_val - 1]);
+    printf("\nwrote %s (%s)\n", l->out, l->files);
+    return 0;
 }
 
 static volatile sig_atomic_t g_stop;

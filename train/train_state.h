@@ -66,6 +66,7 @@ typedef struct train_loop {
     const char *command;   /* "train", "pretrain": messages */
     const char *written;   /* what save writes: "the checkpoint, adapter and log" */
     const char *out;       /* the output directory */
+    const char *files;     /* what it holds, for the closing line: "config.json, ..." */
     int64_t total;         /* optimiser steps of the run */
     long eval_every, checkpoint_every;
     bool validate;         /* the run has a validation split */
@@ -79,8 +80,9 @@ typedef struct train_loop {
     int (*save)(void *ctx, int64_t step, hp_err *err);
 } train_loop;
 
-/* Runs steps start .. total - 1; returns 1 when stopped by Ctrl-C or SIGTERM (after the
- * step in progress, with everything saved), 0 when done, -1 on an error. */
+/* Runs steps start .. total - 1 and prints the last losses and what was written; returns 1
+ * when stopped by Ctrl-C or SIGTERM (after the step in progress, with everything saved), 0
+ * when done, -1 on an error. */
 int train_loop_run(const train_loop *l, int64_t start, hp_err *err);
 
 /* The validation loss after `step` steps, logged and printed. */
