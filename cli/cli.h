@@ -83,5 +83,6 @@ int cmd_loss(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 #endif

@@ -25,6 +25,7 @@ static const command COMMANDS[] = {
     {"loss", cmd_loss, "mean token cross-entropy of a model on instruction data (Alpaca template)"},
     {"train", cmd_train, "fine-tune LoRA or HypLoRA adapters on instruction data (PEFT directory out)"},
     {"pretrain", cmd_pretrain, "train a Llama-architecture model from random weights on text (HF directory out)"},
+    {"eval", cmd_eval, "accuracy on the paper's benchmarks: decode, extract each answer, score (JSON out)"},
     {"merge", cmd_merge, "fold a LoRA adapter into the model's weights (HypLoRA cannot be merged)"},
     {"tokenize", cmd_tokenize, "text to token ids (or back) with a tokenizer.json, GPT-2 vocab or GGUF"},
 };

@@ -74,6 +74,18 @@ void hp_fwd_cache_free(hp_fwd_cache *c)
     free(c);
 }
 
+void hp_fwd_cache_copy(const hp_fwd_model *fm, hp_fwd_cache *dst, int dst_b, const hp_fwd_cache *src, int src_b)
+{
+    size_t kvd = (size_t)fm->config.n_kv_heads * fm->config.head_dim, n = (size_t)src->len[src_b] * kvd;
+    for (int l = 0; l < fm->config.n_layers; l++) {
+        size_t to = ((size_t)l * dst->batch + dst_b) * dst->capacity * kvd;
+        size_t from = ((size_t)l * src->batch + src_b) * src->capacity * kvd;
+        memcpy(dst->k + to, src->k + from, n * sizeof(float));
+        memcpy(dst->v + to, src->v + from, n * sizeof(float));
+    }
+    dst->len[dst_b] = src->len[src_b];
+}
+
 /* Module m's adapter update on the step's n rows (no dropout: inference). The cache must
  * have been made after the adapters were put on the model. */
 static int step_adapt(const hp_fwd_model *fm, hp_fwd_cache *c, int l, hp_module m, const float *x, size_t n, float *h,

@@ -12,6 +12,7 @@
 #include "hyplora/delta_prompts.h"
 #include "hyplora/lorentz.h"
 #include "hyplora/adapter.h"
+#include "hyplora/answer.h"
 #include "hyplora/backward.h"
 #include "hyplora/blas.h"
 #include "hyplora/optim.h"

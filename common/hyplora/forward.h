@@ -195,6 +195,12 @@ void hp_fwd_last_logits(const hp_fwd_model *fm, const hp_fwd_acts *acts, const i
 hp_fwd_cache *hp_fwd_cache_new(const hp_fwd_model *fm, int batch, int capacity, hp_err *err);
 void hp_fwd_cache_free(hp_fwd_cache *c);
 
+/* Puts sequence src_b of cache src (its len positions) into slot dst_b of dst, for every
+ * layer: prompts run as a batch of their own into a cache are moved into the slots of the
+ * decoding batch, and beams are reordered. The caches must be of the same model and dst's
+ * capacity must hold the sequence; slots of one cache must differ. */
+void hp_fwd_cache_copy(const hp_fwd_model *fm, hp_fwd_cache *dst, int dst_b, const hp_fwd_cache *src, int src_b);
+
 /* One decoding step: token[b] goes at position cache->len[b] of sequence b (b < B), and the
  * logits [B, vocab] of the next token come out. Fails when a sequence's cache is full (the
  * message names the capacity) or a token is out of range. */

@@ -3,6 +3,7 @@ safetensors file in place (tests/lib/st_writer.py), sharpening the weights so th
 model is far from uniform, and tokenizing texts with `hyplora tokenize`."""
 import json
 import os
+import re
 import subprocess
 
 import numpy as np
@@ -75,3 +76,22 @@ def tokenize_texts(suite, tokenizer, texts):
     lines = r.out.split("\n")
     assert lines[-1] == "" and len(lines) == len(texts) + 1, r.out
     return [[int(x) for x in line.split()] for line in lines[:-1]]
+
+
+def unescape_decoded(line):
+    """`tokenize --decode` writes a newline as \\n and a backslash as \\\\."""
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "\\": "\\"}[m.group(1)], line)
+
+
+def decode_ids(suite, tokenizer, seqs):
+    """`hyplora tokenize --decode --skip-special` of each id list: a list of texts."""
+    path = suite.path("ids.txt")
+    with open(path, "w") as f:
+        for s in seqs:
+            f.write(" ".join(map(str, s)) + "\n")
+    p = subprocess.run([suite.exe, "tokenize", "--tokenizer", tokenizer, "--decode", "--skip-special", path],
+                       capture_output=True)
+    assert p.returncode == 0, p.stderr.decode("utf-8", "replace")
+    lines = p.stdout.decode("utf-8").split("\n")
+    assert lines[-1] == "" and len(lines) == len(seqs) + 1, p.stdout
+    return [unescape_decoded(line) for line in lines[:-1]]

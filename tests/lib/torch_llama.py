@@ -126,3 +126,22 @@ def reference(model_dir, ids, loader=load_safetensors_dir, weights=None, adapt_f
     head = W.get("lm_head.weight", W["model.embed_tokens.weight"])
     logits = rmsnorm(x, W["model.norm.weight"], cfg["rms_norm_eps"]) @ head.T
     return logits.detach().numpy(), torch.stack(hidden).detach().numpy()
+
+
+def greedy(model_dir, prompt, n, weights=None, adapt_for=None, eos=None):
+    """Greedy continuation in float64, the whole sequence recomputed at every step (with
+    adapters: adapt_for, see layer), up to n tokens or until eos (not included); returns
+    (ids, smallest top-two logit gap over the steps)."""
+    weights = weights or load_safetensors_dir(model_dir)
+    seq, out, gap = list(prompt), [], float("inf")
+    for _ in range(n):
+        logits, _ = reference(model_dir, seq, weights=weights, adapt_for=adapt_for)
+        last = logits[-1]
+        top2 = np.sort(last)[-2:]
+        gap = min(gap, float(top2[1] - top2[0]))
+        t = int(np.argmax(last))
+        if t == eos:
+            break
+        out.append(t)
+        seq.append(t)
+    return out, gap

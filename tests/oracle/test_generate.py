@@ -17,7 +17,6 @@ following the nucleus distribution; errors and the full-context note.
 """
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -31,9 +30,9 @@ except ImportError:  # a clear failure, not a skip: this is generation's only or
 
 import harness  # noqa: E402
 import st_writer  # noqa: E402
-from checkpoints import edit_json, make_model, rewrite, sharpen, tokenize_texts  # noqa: E402
+from checkpoints import decode_ids, edit_json, make_model, rewrite, sharpen, tokenize_texts  # noqa: E402
 import peft  # noqa: E402
-from torch_llama import load_safetensors_dir, reference  # noqa: E402
+from torch_llama import greedy, load_safetensors_dir, reference  # noqa: E402
 
 suite = harness.Suite()
 HYPLORA = suite.exe
@@ -62,23 +61,6 @@ checkpoints = {}  # tag -> (model dir, prompt, greedy ids), filled by the greedy
 
 
 # ---- the reference ----
-
-def ref_greedy(model_dir, prompt, n, weights=None, adapt_for=None):
-    """Greedy continuation in float64, the whole sequence recomputed at every step (with
-    adapters: adapt_for, see torch_llama.layer); returns (ids, smallest top-two logit gap
-    over the steps)."""
-    weights = weights or load_safetensors_dir(model_dir)
-    seq, out, gap = list(prompt), [], float("inf")
-    for _ in range(n):
-        logits, _ = reference(model_dir, seq, weights=weights, adapt_for=adapt_for)
-        last = logits[-1]
-        top2 = np.sort(last)[-2:]
-        gap = min(gap, float(top2[1] - top2[0]))
-        t = int(np.argmax(last))
-        out.append(t)
-        seq.append(t)
-    return out, gap
-
 
 def softmax(x):
     e = np.exp(x - x.max())
@@ -112,24 +94,6 @@ def gen_bytes(model, *args):
     return p.stdout
 
 
-def unescape_decoded(line):
-    """`tokenize --decode` writes a newline as \\n and a backslash as \\\\."""
-    return re.sub(r"\\(.)", lambda m: {"n": "\n", "\\": "\\"}[m.group(1)], line)
-
-
-def decode_ids(tokenizer, seqs):
-    path = suite.path("ids.txt")
-    with open(path, "w") as f:
-        for s in seqs:
-            f.write(" ".join(map(str, s)) + "\n")
-    p = subprocess.run([HYPLORA, "tokenize", "--tokenizer", tokenizer, "--decode", "--skip-special", path],
-                       capture_output=True)
-    assert p.returncode == 0, p.stderr.decode("utf-8", "replace")
-    lines = p.stdout.decode("utf-8").split("\n")
-    assert lines[-1] == "" and len(lines) == len(seqs) + 1, p.stdout
-    return [unescape_decoded(line) for line in lines[:-1]]
-
-
 # ---- greedy against the reference ----
 
 def greedy_case(tag, make_args, with_bias=False, edit_config=None, prompt_len=8, first_seed=1, tries=8):
@@ -144,7 +108,7 @@ def greedy_case(tag, make_args, with_bias=False, edit_config=None, prompt_len=8,
         rewrite(d, lambda t: sharpen(t, rng, with_bias=with_bias, vo_scale=8.0, out_scale=20.0, sort_names=True),
                 edit_config)
         prompt = rng.integers(3, VOCAB, prompt_len).tolist()
-        want, gap = ref_greedy(d, prompt, N_NEW)
+        want, gap = greedy(d, prompt, N_NEW)
         print("     %s seed %d: smallest top-two gap %.3g, %d distinct tokens" % (tag, seed, gap, len(set(want))))
         if gap > MIN_GAP and len(set(want)) >= MIN_DISTINCT:
             chosen = (d, prompt, want)
@@ -179,7 +143,7 @@ def case_adapter():
     for form in ("consistent", "released"):
         ad = suite.path("adapter-" + form)
         adapt_for = peft.write(ad, cfg, plan, rng, {"form": form, "alpha_hyperbolic": 64}, d)
-        want, gap = ref_greedy(d, prompt, N_NEW, adapt_for=adapt_for)
+        want, gap = greedy(d, prompt, N_NEW, adapt_for=adapt_for)
         assert gap > MIN_GAP, "%s: the reference's top-two gap %.3g is too small to compare" % (form, gap)
         got = gen_json(d, "--prompt-ids", ids_arg(prompt), "--max-new", N_NEW, "--ignore-eos", "--adapter", ad)
         assert got["ids"] == want, "%s:\n  hyplora   %s\n  reference %s" % (form, got["ids"], want)
@@ -245,7 +209,7 @@ def check_stream(d, tok, run_args, seqs_out):
 
 
 def compare_decoded(tok, runs):
-    decoded = decode_ids(tok, [ids for ids, _, _ in runs])
+    decoded = decode_ids(suite, tok, [ids for ids, _, _ in runs])
     for (ids, text, args), want in zip(runs, decoded):
         assert text == want, "%s: json text %r, tokenize --decode %r (ids %s)" % (args, text, want, ids)
 
@@ -400,7 +364,7 @@ def case_context_full():
     tag = "bf16-gqa"
     d = ctx_model(tag, 8, "full")
     prompt = checkpoints[tag][1][:5]
-    want, gap = ref_greedy(d, prompt, 3)
+    want, gap = greedy(d, prompt, 3)
     assert gap > MIN_GAP, gap
     r = suite.ok("generate", d, "--prompt-ids", ids_arg(prompt), "--max-new", 10, "--ignore-eos", "--json")
     assert json.loads(r.out)["ids"] == want, (r.out, want)
