@@ -53,9 +53,10 @@ static const char *HELP =
     "                        prompt per line). A model's tokenizer encodes each with its\n"
     "                        special tokens, BOS first; for vectors, the lower-cased words\n"
     "                        found in them (as freq --words splits). Items with fewer than 4\n"
-    "                        points are skipped and counted.\n"
+    "                        points are skipped and counted. Repeat --data for several files:\n"
+    "                        their items are measured as one data set, in the order given.\n"
     "  --field F             the JSON field (default instruction)\n"
-    "  --limit N             only the first N items of the file\n"
+    "  --limit N             only the first N items (of the files together)\n"
     "  --cutoff N            at most the first N points of each item (default: all)\n"
     "  --layers all|LIST     also the hidden states entering each layer: 0 (the embeddings) to\n"
     "                        L (the last layer's output, before the final norm) of an L-layer\n"
@@ -362,7 +363,7 @@ static void base_text(const delta_run *r, char *buf, size_t n)
 static void print_items(const delta_run *r, const char *base)
 {
     const delta_items *it = &r->items;
-    bool json = hp_corpus_is_json(r->data);
+    bool json = delta_data_is_json(r);
     printf("%zu items of %s (%s%s), %zu read%s, %zu skipped with fewer than 4 points\n", it->n, r->data,
            json ? "field " : "one per line", json ? r->field : "", it->n_read, r->limit ? " (--limit)" : "",
            it->n_skipped);
@@ -555,7 +556,12 @@ int cmd_delta(int argc, char **argv)
             r.name = optarg;
             break;
         case O_DATA:
-            r.data = optarg;
+            if (r.n_data == DELTA_MAX_DATA)
+                return cli_usage_error("delta", "at most %d --data files", DELTA_MAX_DATA);
+            r.data_files[r.n_data++] = optarg;
+            r.data = r.data_joined;
+            size_t used = strlen(r.data_joined);
+            snprintf(r.data_joined + used, sizeof r.data_joined - used, "%s%s", used ? ", " : "", optarg);
             break;
         case O_FIELD:
             r.field = optarg;

@@ -22,8 +22,10 @@ typedef enum delta_mode { MODE_ALL, MODE_SAMPLED, MODE_PROMPTS } delta_mode;
 /* The largest graph: its n x n hop distances are computed in full (7.2 GB at 30000). */
 #define DELTA_MAX_GRAPH_NODES 30000
 
-/* Files recorded in the provenance: a model's shards, its tokenizer and the data set. */
-#define DELTA_MAX_INPUTS 260
+/* Files recorded in the provenance: a model's shards, its tokenizer and the data sets. */
+#define DELTA_MAX_INPUTS 280
+/* --data files of one run (their items are measured as one data set, in order). */
+#define DELTA_MAX_DATA 16
 
 typedef struct delta_kept delta_kept; /* the other groups of /delta in an existing report */
 
@@ -36,7 +38,7 @@ typedef struct delta_items {
     size_t n_oov;          /* words not in the vectors' vocabulary (vectors only) */
     size_t n_cut;          /* items cut to --cutoff points */
     bool bos_added;        /* BOS was put first where the tokenizer did not */
-    int64_t *item;         /* [n] the item's index in the data set, from 0 */
+    int64_t *item;         /* [n] the item's index in the data (the files one after the other), from 0 */
     int64_t *item_points;  /* [n] */
     size_t *start;         /* [n + 1] */
     int64_t *rows;         /* [start[n]] */
@@ -57,7 +59,10 @@ typedef struct delta_run {
     /* options */
     delta_source source;
     delta_mode mode;
-    const char *data, *field, *layers_spec, *tokenizer; /* per prompt */
+    const char *data, *field, *layers_spec, *tokenizer; /* per prompt; data: the files, joined by ", " */
+    const char *data_files[DELTA_MAX_DATA];
+    int n_data;
+    char data_joined[4096];
     char layers_name[80]; /* the group of --layers: "layers" or NAME_layers */
     size_t limit, cutoff; /* 0: none */
     int batch;            /* --layers: sequences per forward batch (0: chosen) */
@@ -123,6 +128,8 @@ int delta_layers_measure(delta_run *r, hp_err *err);
 /* Parses --layers all|LIST against a model of n_layers layers (indices 0 .. n_layers). */
 int delta_layers_parse(const char *spec, int n_layers, delta_layers *l, hp_err *err);
 void delta_prompts_free(delta_run *r);
+/* Whether any --data file is JSON (its items' --field is read). */
+bool delta_data_is_json(const delta_run *r);
 /* The mean and population standard deviation of v[0..n). */
 void delta_mean_std(const double *v, size_t n, double *mean, double *std);
 

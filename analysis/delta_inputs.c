@@ -354,8 +354,8 @@ int delta_load(delta_run *r, hp_err *err)
     }
     if (rc != 0)
         return -1;
-    if (r->data)
-        r->input_files[r->n_input_files++] = r->data;
+    for (int i = 0; i < r->n_data; i++)
+        r->input_files[r->n_input_files++] = r->data_files[i];
     if (r->seen)
         r->input_files[r->n_input_files++] = r->seen;
     r->checksums = hp_sha256_files_begin(r->input_files, r->n_input_files, err);

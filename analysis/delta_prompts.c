@@ -37,6 +37,9 @@ typedef struct reader {
     hp_word_counts *vocab; /* vectors: word -> row + 1 */
     int32_t bos;
     int stop;
+    const char *file;      /* the file being read */
+    size_t offset;         /* items in the files before it */
+    size_t records;        /* items (or lines) of it seen so far */
 } reader;
 
 static int row_push(reader *d, int64_t row, hp_err *err)
@@ -108,9 +111,10 @@ static int on_batch(const hp_corpus_batch *b, void *ctx, hp_err *err)
             d->stop = 1;
             break;
         }
-        size_t index = b->record[i] - 1;
+        d->records = b->record[i];
+        size_t index = d->offset + b->record[i] - 1;
         if (text_points(d, b->text[i], b->len[i], err))
-            return hp_failctx(err, "%s, item %zu", r->data, index);
+            return hp_failctx(err, "%s, item %zu", d->file, b->record[i] - 1);
         it->n_read++;
         size_t n = d->n_rows;
         if (r->cutoff && n > r->cutoff) {
@@ -153,14 +157,20 @@ int delta_prompts_read(delta_run *r, hp_err *err)
     } else if (vocab_table(&r->vec, &d.vocab, err)) {
         return -1;
     }
-    hp_corpus_options co;
-    hp_corpus_options_init(&co);
     const char *fields[1] = {r->field};
-    if (hp_corpus_is_json(r->data)) {
-        co.fields = fields;
-        co.n_fields = 1;
+    int rc = 0;
+    for (int f = 0; f < r->n_data && rc == 0 && !d.stop; f++) {
+        hp_corpus_options co;
+        hp_corpus_options_init(&co);
+        if (hp_corpus_is_json(r->data_files[f])) {
+            co.fields = fields;
+            co.n_fields = 1;
+        }
+        d.file = r->data_files[f];
+        d.records = 0;
+        rc = hp_corpus_each(d.file, &co, on_batch, &d, err);
+        d.offset += d.records;
     }
-    int rc = hp_corpus_each(r->data, &co, on_batch, &d, err);
     hp_ids_free(&d.ids);
     free(d.rows);
     hp_word_counts_free(d.vocab);
@@ -199,6 +209,14 @@ static hp_delta_sets_options sets_options(const delta_run *r)
 static hp_delta_items items_of(const delta_run *r)
 {
     return (hp_delta_items){r->items.n, r->items.start, r->items.rows};
+}
+
+bool delta_data_is_json(const delta_run *r)
+{
+    for (int i = 0; i < r->n_data; i++)
+        if (hp_corpus_is_json(r->data_files[i]))
+            return true;
+    return false;
 }
 
 void delta_mean_std(const double *v, size_t n, double *mean, double *std)

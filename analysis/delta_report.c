@@ -139,7 +139,7 @@ static void base_attr(writer *w, const delta_run *r)
 static void data_attrs(writer *w, const delta_run *r)
 {
     at_s(w, "data", r->data);
-    at_s(w, "field", hp_corpus_is_json(r->data) ? r->field : "");
+    at_s(w, "field", delta_data_is_json(r) ? r->field : "");
     at_i(w, "n_read", (int64_t)r->items.n_read);
     at_i(w, "n_skipped", (int64_t)r->items.n_skipped);
     at_i(w, "cutoff", (int64_t)r->cutoff);

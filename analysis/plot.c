@@ -40,13 +40,15 @@ static const char *HELP =
     "(delta_rel per layer); a group of one measurement has no chart;\n"
     "  /train      the training log (train_log.h5 of hyplora train and pretrain)\n"
     "as train_loss (loss per step, its moving average, the validation loss), train_lr,\n"
-    "train_grad_norm and, for HypLoRA runs, train_curvature (K per module).\n"
+    "train_grad_norm and, for HypLoRA runs, train_curvature (K per module);\n"
+    "  /recommend  the plan of hyplora analyze\n"
+    "as recommend_layers (delta_rel per decoder layer, the layers given HypLoRA marked).\n"
     "\n"
     "Options:\n"
     "  -o, --output DIR    directory for the charts (created if missing)\n"
     "  --format F          png, svg or both (default both)\n"
     "  --group NAME        draw only this top-level group (freq, powerlaw, norms, delta,\n"
-    "                      train)\n"
+    "                      train, recommend)\n"
     "  -h, --help          this text\n"
     "\n"
     "Needs gnuplot (Debian package gnuplot-nox). Files are written under temporary names\n"
@@ -61,7 +63,7 @@ static const char *HELP =
 
 static const plot_family *const FAMILIES[] = {&plot_family_freq, &plot_family_powerlaw,
                                               &plot_family_norms, &plot_family_delta,
-                                              &plot_family_train};
+                                              &plot_family_train, &plot_family_recommend};
 #define N_FAMILIES (sizeof FAMILIES / sizeof FAMILIES[0])
 
 /* ---- small helpers shared with the families ---- */
@@ -580,7 +582,7 @@ static int choose_groups(const plot_job *job, const name_list *g, const char *on
                        have);
     if (*n_todo == 0)
         return hp_fail(err, "%s: nothing to plot: the report has %s%s%s%s; hyplora plot "
-                            "draws /freq, /powerlaw, /norms, /delta and /train", job->report,
+                            "draws /freq, /powerlaw, /norms, /delta, /train and /recommend", job->report,
                        have, wl ? " (" : "", why, wl ? ")" : "");
     return 0;
 }

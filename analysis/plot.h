@@ -108,4 +108,7 @@ extern const plot_family plot_family_delta;
  * gradient norm, K per HypLoRA module). */
 extern const plot_family plot_family_train;
 
+/* plot_recommend.c: /recommend (δ_rel per decoder layer, the HypLoRA layers marked). */
+extern const plot_family plot_family_recommend;
+
 #endif

@@ -84,5 +84,6 @@ int cmd_train(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_analyze(int argc, char **argv);
 
 #endif

@@ -19,6 +19,7 @@ static const command COMMANDS[] = {
     {"norms", cmd_norms, "embedding norms against token frequency: correlations, bins, word groups, PCA"},
     {"delta", cmd_delta, "Gromov δ-hyperbolicity of embeddings, word vectors, a distance matrix or a graph"},
     {"powerlaw", cmd_powerlaw, "fit a power law to a list of numbers (CSN method, bootstrap p, alternatives)"},
+    {"analyze", cmd_analyze, "freq, norms and δ of every layer on data into one report, then a HypLoRA plan (/recommend)"},
     {"plot", cmd_plot, "draw gnuplot charts (PNG, SVG) of the groups of a report"},
     {"make-model", cmd_make_model, "write a random Llama-architecture checkpoint in the Hugging Face layout"},
     {"generate", cmd_generate, "continue a prompt with a model (greedy or sampled), streaming the text"},

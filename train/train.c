@@ -43,6 +43,9 @@ static const char *HELP =
     "  --dropout P           dropout on the adapters' input (0.05)\n"
     "  --k-grad-clip C       clip each dk to +-C (0: none; 0.01, as the authors, with\n"
     "                        hyplora-released)\n"
+    "  --report REPORT       the plan from the /recommend of an analysis report (hyplora\n"
+    "                        analyze: the HypLoRA layers and their initial K); the plan\n"
+    "                        options given here override its parts (docs/recommend.md)\n"
     "\n"
     "Optimisation:\n"
     "  --lr LR               peak learning rate (3e-4)\n"
@@ -99,7 +102,7 @@ static bool parse_options(int argc, char **argv, train_opts *o, int *status)
     enum {
         O_METHOD = 256, O_HYPL, O_OTHER, O_LAYERS, O_TARGETS, O_RANK, O_ALPHA, O_ALPHA_H, O_RSLORA, O_CURV, O_RAWK,
         O_DROPOUT, O_KCLIP, O_LR, O_OPT, O_MOM, O_WD, O_SCHED, O_WARMUP, O_CLIP, O_EPOCHS, O_STEPS, O_BATCH, O_MICRO,
-        O_SEED, O_VAL, O_EVAL, O_LIMIT, O_CKPT, O_RESUME, O_TOK,
+        O_SEED, O_VAL, O_EVAL, O_LIMIT, O_CKPT, O_RESUME, O_TOK, O_REPORT,
     };
     static const struct option OPTS[] = {
         {"method", required_argument, NULL, O_METHOD},     {"hyperbolic-layers", required_argument, NULL, O_HYPL},
@@ -119,6 +122,7 @@ static bool parse_options(int argc, char **argv, train_opts *o, int *status)
         {"limit", required_argument, NULL, O_LIMIT},       {"checkpoint-every", required_argument, NULL, O_CKPT},
         {"resume", no_argument, NULL, O_RESUME},           {"tokenizer", required_argument, NULL, O_TOK},
         {"output", required_argument, NULL, 'o'},          {"help", no_argument, NULL, 'h'},
+        {"report", required_argument, NULL, O_REPORT},
         {0, 0, 0, 0},
     };
     const char *cmd = "train";
@@ -135,10 +139,11 @@ static bool parse_options(int argc, char **argv, train_opts *o, int *status)
         if (taken)
             continue;
         switch (c) {
-        case O_METHOD: o->plan.method = optarg; break;
-        case O_HYPL: o->plan.hyperbolic_layers = optarg; break;
-        case O_OTHER: o->plan.other = optarg; break;
-        case O_LAYERS: o->plan.layers = optarg; break;
+        case O_METHOD: o->plan.method = optarg, o->plan.given.method = true; break;
+        case O_HYPL: o->plan.hyperbolic_layers = optarg, o->plan.given.hyperbolic_layers = true; break;
+        case O_OTHER: o->plan.other = optarg, o->plan.given.other = true; break;
+        case O_LAYERS: o->plan.layers = optarg, o->plan.given.layers = true; break;
+        case O_REPORT: o->plan.report = optarg; break;
         case O_TARGETS: o->plan.targets = optarg; break;
         case O_RANK:
             if (!cli_parse_int(cmd, "--rank", optarg, 1, 1 << 16, &v))
@@ -261,6 +266,7 @@ static bool parse_options(int argc, char **argv, train_opts *o, int *status)
     }
     if (raw_k && curvature)
         return cli_usage_error(cmd, "--curvature and --raw-k both set the initial K: give one"), false;
+    o->plan.given.curvature = raw_k || curvature;
     if (argc - optind < 2)
         return cli_usage_error(cmd, "MODEL and at least one DATA file are required"), false;
     if (!o->out)
@@ -369,7 +375,9 @@ static void settings(run *r)
     train_settings_add(s, "initial_curvature", "%.12g", o->plan.curvature);
     train_settings_add(s, "dropout", "%.12g", o->plan.dropout);
     train_settings_add(s, "k_grad_clip", "%.12g", o->k_grad_clip);
-    train_settings_add(s, "plan_source", "options");
+    train_settings_add(s, "plan_source", "%s", o->plan.source);
+    if (o->plan.report)
+        train_settings_add(s, "plan_rule", "%s", o->plan.rule);
     train_settings_add(s, "optimizer", "%s", o->optim.kind == HP_OPT_SGD ? "sgd" : "adamw");
     train_settings_add(s, "momentum", "%.12g", o->optim.kind == HP_OPT_SGD ? o->optim.momentum : 0.0);
     train_settings_add(s, "lr", "%.12g", o->lr);
@@ -452,7 +460,7 @@ static int save(void *ctx, int64_t step, hp_err *err)
     if (train_checkpoint_save(r->path[P_CHECKPOINT], "adapters", r->set.params, r->set.n_params, &r->opt, &r->log,
                               &r->settings, step, err))
         return -1;
-    if (hp_adapter_set_save(&r->set, r->path[P_OUT], o->model, o->k_grad_clip, "options", err))
+    if (hp_adapter_set_save(&r->set, r->path[P_OUT], o->model, o->k_grad_clip, o->plan.source, err))
         return -1;
     int64_t *val_items = hp_malloc((r->n_val ? r->n_val : 1) * sizeof *val_items, "the validation items", err);
     if (!val_items)
@@ -502,6 +510,10 @@ static void print_plan(const run *r)
     size_t n_hyp = (size_t)r->log.n_hyp;
     printf("plan: %zu adapters (%zu HypLoRA, %zu LoRA), rank %d, %zu trainable parameters\n", r->set.n, n_hyp,
            r->set.n - n_hyp, o->plan.rank, r->set.n_params);
+    if (o->plan.report)
+        printf("plan from %s: HypLoRA on layers %s with initial K %.6g\n", o->plan.source,
+               n_hyp == 0 ? "(none)" : o->plan.hyperbolic_layers ? o->plan.hyperbolic_layers : o->plan.layers,
+               o->plan.curvature);
     printf("data: %zu training items, %zu validation items", r->n_train, r->n_val);
     if (r->d.n_truncated)
         printf(", %zu cut at %d tokens", r->d.n_truncated, o->inst.cutoff);
@@ -545,17 +557,16 @@ static void run_free(run *r)
 }
 
 /* Opens everything, then trains from the start or from the checkpoint. */
-static int train(run *r, hp_err *err)
+static int train(run *r, train_opts *o, hp_err *err)
 {
-    const train_opts *o = r->o;
     snprintf(r->path[P_CHECKPOINT], sizeof r->path[0], "%s/checkpoint.safetensors", o->out);
     snprintf(r->path[P_LOG], sizeof r->path[0], "%s/train_log.h5", o->out);
     snprintf(r->path[P_OUT], sizeof r->path[0], "%s", o->out);
     if (train_check_resume(o->out, r->path[P_CHECKPOINT], o->resume, err))
         return -1;
     /* the backward pass needs the weights in float32 */
-    if (model_session_open(&r->s, o->model, o->tokenizer, HP_FWD_WEIGHTS_F32, true, err) || load_data(r, err) ||
-        setup(r, err))
+    if (model_session_open(&r->s, o->model, o->tokenizer, HP_FWD_WEIGHTS_F32, true, err) ||
+        train_plan_from_report(&o->plan, r->s.fm->config.n_layers, err) || load_data(r, err) || setup(r, err))
         return -1;
     int64_t start = 0;
     if (o->resume && train_checkpoint_load(r->path[P_CHECKPOINT], "adapters", r->set.params, r->set.n_params, &r->opt,
@@ -597,7 +608,7 @@ int cmd_train(int argc, char **argv)
     run r;
     memset(&r, 0, sizeof r);
     r.o = &o;
-    int rc = train(&r, &err);
+    int rc = train(&r, &o, &err);
     run_free(&r);
     hp_template_free(&o.inst.template_);
     if (rc == 1)

@@ -8,7 +8,89 @@
 void train_plan_options_init(train_plan_options *o)
 {
     *o = (train_plan_options){.method = "hyplora", .other = "lora", .layers = "all", .targets = "q,k,v,up,down",
-                              .rank = 32, .alpha = 64, .alpha_hyperbolic = 128, .curvature = 1.0, .dropout = 0.05};
+                              .rank = 32, .alpha = 64, .alpha_hyperbolic = 128, .curvature = 1.0, .dropout = 0.05,
+                              .source = "options"};
+}
+
+/* Appends layer l to a comma-separated list. */
+static void list_add(char *list, size_t cap, int l)
+{
+    size_t n = strlen(list);
+    snprintf(list + n, cap - n, "%s%d", n ? "," : "", l);
+}
+
+int train_plan_from_report(train_plan_options *o, int n_layers, hp_err *err)
+{
+    if (!o->report)
+        return 0;
+    const char *r = o->report;
+    int has = hp_report_has(r, "/recommend", err);
+    if (has <= 0)
+        return has < 0 ? -1
+                       : hp_fail(err, "--report %s has no /recommend: make it with hyplora analyze MODEL --data FILE -o %s",
+                                 r, r);
+    char **method = NULL, *rule = NULL;
+    size_t n = 0;
+    int64_t *layer = NULL, n_layer_entries;
+    double K;
+    int rc = hp_report_read_strings(r, "/recommend/method", &method, &n, err) ||
+                     hp_report_read_i64(r, "/recommend/layer", &layer, &n_layer_entries, err) ||
+                     hp_report_read_attr_f64(r, "/recommend", "curvature_k", &K, err) ||
+                     hp_report_read_attr_str(r, "/recommend", "rule", &rule, err)
+                 ? -1
+                 : 0;
+    if (rc == 0 && (n != (size_t)n_layers || n_layer_entries != n_layers))
+        rc = hp_fail(err, "--report %s: /recommend plans %zu layers but the model has %d (made for another model?)", r,
+                     n, n_layers);
+    o->report_layers[0] = o->report_hyperbolic[0] = '\0';
+    /* --layers given: the report's HypLoRA layers among those */
+    bool *keep = rc == 0 ? hp_calloc((size_t)n_layers, sizeof *keep, "the layer list", err) : NULL;
+    if (rc == 0 && (!keep || (o->given.layers && cli_parse_list("--layers", o->layers, n_layers - 1, keep, err))))
+        rc = -1;
+    size_t n_hyp = 0, n_adapted = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        int l = (int)layer[i];
+        if (l < 0 || l >= n_layers) {
+            rc = hp_fail(err, "--report %s: /recommend/layer holds %d, not a layer of the model", r, l);
+            break;
+        }
+        bool adapted = o->given.layers ? keep[l] : strcmp(method[i], "none") != 0;
+        if (strcmp(method[i], "hyplora") && strcmp(method[i], "lora") && strcmp(method[i], "none"))
+            rc = hp_fail(err, "--report %s: /recommend/method of layer %d is \"%s\", not hyplora, lora or none", r, l,
+                         method[i]);
+        else if (adapted && strcmp(method[i], "hyplora") == 0)
+            list_add(o->report_hyperbolic, sizeof o->report_hyperbolic, l), n_hyp++;
+        if (adapted)
+            list_add(o->report_layers, sizeof o->report_layers, l), n_adapted++;
+    }
+    free(keep);
+    if (rc == 0) {
+        if (!o->given.layers)
+            o->layers = n_adapted == n ? "all" : o->report_layers;
+        if (!o->given.method && n_hyp == 0)
+            o->method = "lora";
+        if (!o->given.hyperbolic_layers && n_hyp > 0 && n_hyp < n_adapted && strcmp(o->method, "lora"))
+            o->hyperbolic_layers = o->report_hyperbolic;
+        if (!o->given.other)
+            o->other = "lora";
+        if (!o->given.curvature)
+            o->curvature = K;
+        snprintf(o->rule, sizeof o->rule, "%s", rule);
+        int at = snprintf(o->source, sizeof o->source, "report %s (/recommend)", r);
+        const char *names[] = {"--method", "--hyperbolic-layers", "--other", "--layers", "--curvature"};
+        bool flags[] = {o->given.method, o->given.hyperbolic_layers, o->given.other, o->given.layers,
+                        o->given.curvature};
+        for (int i = 0, first = 1; i < 5; i++)
+            if (flags[i] && at < (int)sizeof o->source) {
+                at += snprintf(o->source + at, sizeof o->source - (size_t)at, "%s%s", first ? "; overridden: " : ", ",
+                               names[i]);
+                first = 0;
+            }
+    }
+    hp_report_free_strings(method, n);
+    free(layer);
+    free(rule);
+    return rc;
 }
 
 /* "q" or "q_proj" (and so on) to the module; -1 for anything else. */

@@ -20,6 +20,15 @@ typedef struct train_plan_options {
     bool rslora;
     double curvature;              /* the initial K of HypLoRA modules */
     double dropout;
+    /* --report: the options above that the command line left alone come from its
+     * /recommend (train_plan_from_report); `given` says which were given */
+    const char *report;
+    struct {
+        bool method, hyperbolic_layers, other, layers, curvature;
+    } given;
+    char source[4200];       /* where the plan came from: "options", or the report and the overrides */
+    char rule[1024];         /* the report's rule, in words ("" without a report) */
+    char report_layers[2048], report_hyperbolic[2048]; /* the lists taken from the report */
 } train_plan_options;
 
 void train_plan_options_init(train_plan_options *o);
@@ -29,5 +38,10 @@ void train_plan_options_init(train_plan_options *o);
  * a plan with no adapter. The rank is checked by hp_adapter_set_init. */
 int train_plan_build(const train_plan_options *o, const hp_config *c, hp_adapter_spec **spec, size_t *n,
                      hp_err *err);
+
+/* With o->report: fills the options not given from the report's /recommend (made for a
+ * model of n_layers layers) and describes the source in o->source. Fails naming the report
+ * when it has no /recommend or one for another number of layers. */
+int train_plan_from_report(train_plan_options *o, int n_layers, hp_err *err);
 
 #endif

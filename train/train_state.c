@@ -87,7 +87,7 @@ int train_checkpoint_save(const char *path, const char *what, const float *param
     char steps[2][32];
     snprintf(steps[0], sizeof steps[0], "%lld", (long long)step);
     snprintf(steps[1], sizeof steps[1], "%lld", (long long)opt->step);
-    const char *meta[2 * (3 + 32)];
+    const char *meta[2 * (3 + TRAIN_MAX_SETTINGS)];
     size_t m = 0;
     meta[m++] = "format", meta[m++] = CHECKPOINT_FORMAT;
     meta[m++] = "step", meta[m++] = steps[0];

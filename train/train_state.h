@@ -30,10 +30,11 @@ int train_log_add_val(train_log *g, double step, double loss, hp_err *err);
 void train_log_free(train_log *g);
 
 /* The settings a checkpoint must share with the run that resumes it: key and value strings. */
+#define TRAIN_MAX_SETTINGS 48
 typedef struct train_settings {
     size_t n;
-    char key[40][32];
-    char value[40][96];
+    char key[TRAIN_MAX_SETTINGS][32];
+    char value[TRAIN_MAX_SETTINGS][1024]; /* a report's rule in words fits */
 } train_settings;
 
 void train_settings_add(train_settings *s, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
