@@ -1,13 +1,15 @@
 /* `hyplora analyze`: the analyses the trainer's plan rests on, into one report, then the
- * plan itself. The stages are the commands freq, norms and delta run in this process on the
- * same report (each reads what the earlier ones wrote: norms the counts of /freq), then
- * /recommend (analysis/recommend.h). */
+ * plan itself. The data is tokenized once; the stages of the commands freq, norms and delta
+ * (stages.h) take the counts and the ids from memory, and the model runs once for every
+ * layer; then /recommend (analysis/recommend.h) from /delta. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "model_session.h"
 #include "recommend.h"
+#include "stages.h"
 
 static const char *HELP =
     "usage: hyplora analyze MODEL --data FILE [--data FILE]... -o REPORT [options]\n"
@@ -25,7 +27,8 @@ static const char *HELP =
     "              c = (0.144/δ_rel)^2 of the embeddings' mean δ_rel, clamped to [0.1, 10];\n"
     "              HypLoRA on the half of the decoder layers with the lowest δ_rel (the most\n"
     "              tree-like), LoRA on the others.\n"
-    "Each stage prints its summary and its time.\n"
+    "The data is tokenized once for all stages, and the model runs once. Each stage prints\n"
+    "its summary and its time.\n"
     "\n"
     "Options:\n"
     "  --data FILE        a data set (.json/.jsonl, or text one item per line); repeat for\n"
@@ -52,7 +55,7 @@ typedef struct analyze_opts {
     const char *model, *out, *field, *tokenizer;
     const char *data[16];
     int n_data;
-    const char *limit, *cutoff, *p_value;
+    long limit, cutoff, p_value;
     bool recommend_only;
     recommend_options rule;
 } analyze_opts;
@@ -98,7 +101,7 @@ static bool parse_options(int argc, char **argv, analyze_opts *o, int *status)
             if (!cli_parse_int(cmd, c == O_LIMIT ? "--limit" : c == O_CUTOFF ? "--cutoff" : "--p-value", optarg,
                                c == O_PVALUE ? 0 : 1, 0x7fffffffL, &v))
                 return false;
-            *(c == O_LIMIT ? &o->limit : c == O_CUTOFF ? &o->cutoff : &o->p_value) = optarg;
+            *(c == O_LIMIT ? &o->limit : c == O_CUTOFF ? &o->cutoff : &o->p_value) = v;
             break;
         case O_TOK: o->tokenizer = optarg; break;
         case O_ONLY: o->recommend_only = true; break;
@@ -147,63 +150,135 @@ static bool parse_options(int argc, char **argv, analyze_opts *o, int *status)
     return true;
 }
 
-/* Runs one command of this program in this process; its argv is built here. */
-static int stage(const char *name, int (*fn)(int, char **), const char **args, int n)
+/* The data, tokenized once: every item's ids with the tokenizer's special tokens (the δ
+ * stage's points), and the counts of the ids between them (the freq and norms stages'). */
+typedef struct tokenized {
+    const hp_tokenizer *tok;
+    size_t n_prefix, n_suffix; /* special ids around each item's own */
+    hp_ids *ids;
+    int64_t *item; /* each one's index in the data: line or item, through the files */
+    size_t n, cap, cap_item;
+    size_t offset, records; /* items of the files before the current one; of it so far */
+    int64_t *counts;
+    size_t n_counts;
+    int64_t n_tokens;
+    const char *file;
+} tokenized;
+
+static int on_batch(const hp_corpus_batch *b, void *ctx, hp_err *err)
+{
+    tokenized *t = ctx;
+    for (size_t i = 0; i < b->n; i++) {
+        if (hp_grow((void **)&t->ids, &t->cap, t->n + 1, sizeof *t->ids, "the tokenized items", err) ||
+            hp_grow((void **)&t->item, &t->cap_item, t->n + 1, sizeof *t->item, "the tokenized items", err))
+            return -1;
+        hp_ids *ids = &t->ids[t->n];
+        t->item[t->n++] = (int64_t)(t->offset + b->record[i] - 1);
+        t->records = b->record[i];
+        if (hp_tokenizer_encode(t->tok, b->text[i], b->len[i], true, ids, err))
+            return hp_failctx(err, "%s, item %zu", t->file, b->record[i] - 1);
+        size_t core = ids->n - t->n_prefix - t->n_suffix;
+        if (hp_count_ids(ids->ids + t->n_prefix, core, t->counts, t->n_counts, err))
+            return hp_failctx(err, "%s, item %zu", t->file, b->record[i] - 1);
+        t->n_tokens += (int64_t)core;
+    }
+    return 0;
+}
+
+static int tokenize(tokenized *t, const analyze_opts *o, hp_err *err)
+{
+    hp_tokenizer_special_lengths(t->tok, &t->n_prefix, &t->n_suffix);
+    t->n_counts = hp_tokenizer_vocab_size(t->tok);
+    if (!(t->counts = hp_calloc(t->n_counts, sizeof *t->counts, "the token counts", err)))
+        return -1;
+    const char *fields[1] = {o->field};
+    for (int f = 0; f < o->n_data; f++) {
+        hp_corpus_options co;
+        hp_corpus_options_init(&co);
+        if (hp_corpus_is_json(o->data[f]))
+            co.fields = fields, co.n_fields = 1;
+        t->file = o->data[f];
+        t->records = 0;
+        if (hp_corpus_each(o->data[f], &co, on_batch, t, err))
+            return -1;
+        t->offset += t->records;
+    }
+    return 0;
+}
+
+static void tokenized_free(tokenized *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        hp_ids_free(&t->ids[i]);
+    free(t->ids);
+    free(t->item);
+    free(t->counts);
+}
+
+static void stage_begin(const char *name, double *t0)
 {
     printf("== %s ==\n", name);
     fflush(stdout);
-    double t0 = cli_now();
-    int rc = fn(n, (char **)args);
+    *t0 = cli_now();
+}
+
+static int stage_end(const char *name, double t0, int rc)
+{
     fflush(stdout);
-    if (rc == EXIT_OK)
-        printf("(%s: %.1f s)\n\n", name, cli_now() - t0);
+    if (rc == 0)
+        printf("(%s: %.2f s)\n\n", name, cli_now() - t0);
     return rc;
 }
 
-#define ARG(s) (args[n++] = (s))
+/* Tokenizes the data once, then the freq, norms and δ stages on it (stages.h). */
+static int measure(const analyze_opts *o, hp_err *err)
+{
+    hp_model *m = hp_model_open(o->model, err);
+    hp_tokenizer *tok = m ? model_session_tokenizer(m, o->model, o->tokenizer, true, err) : NULL;
+    tokenized t = {.tok = tok};
+    double t0;
+    stage_begin("tokenize", &t0);
+    int rc = tok ? tokenize(&t, o, err) : -1;
+    if (rc == 0)
+        printf("%zu items of %d file%s: %lld tokens (and %zu special ones each), tokenized once for every stage\n",
+               t.n, o->n_data, o->n_data == 1 ? "" : "s", (long long)t.n_tokens, t.n_prefix + t.n_suffix);
+    rc = stage_end("tokenize", t0, rc);
+    if (rc == 0) {
+        stage_begin("freq", &t0);
+        const char *fields[1] = {o->field};
+        freq_stage fs = {o->tokenizer ? o->tokenizer : o->model, tok, t.counts, t.n_counts, t.n_tokens, t.n,
+                         (char **)o->data, o->n_data, fields, 1, false, o->p_value, o->out};
+        rc = stage_end("freq", t0, freq_stage_run(&fs, err));
+    }
+    if (rc == 0) {
+        stage_begin("norms", &t0);
+        rc = stage_end("norms", t0, norms_stage_run(o->model, t.counts, t.n_counts, o->out, err));
+    }
+    if (rc == 0) {
+        stage_begin("delta", &t0);
+        delta_stage ds = {o->model, tok, o->tokenizer, t.ids, t.item, t.n, o->data, o->n_data, o->field,
+                          (size_t)o->limit, (size_t)o->cutoff, o->out};
+        rc = stage_end("delta", t0, delta_stage_run(&ds, err));
+    }
+    tokenized_free(&t);
+    hp_tokenizer_free(tok);
+    hp_model_close(m);
+    return rc;
+}
 
 int cmd_analyze(int argc, char **argv)
 {
-    analyze_opts o = {.field = "instruction", .p_value = "100"};
+    analyze_opts o = {.field = "instruction", .p_value = 100};
     recommend_options_init(&o.rule);
     int status;
     if (!parse_options(argc, argv, &o, &status))
         return status;
-    const char *args[64];
-    int n, rc = EXIT_OK;
-    if (!o.recommend_only) {
-        n = 0;
-        ARG("freq"), ARG("--tokenizer"), ARG(o.tokenizer ? o.tokenizer : o.model), ARG("--field"), ARG(o.field);
-        ARG("--p-value"), ARG(o.p_value);
-        for (int i = 0; i < o.n_data; i++)
-            ARG(o.data[i]);
-        ARG("-o"), ARG(o.out), args[n] = NULL;
-        rc = stage("freq", cmd_freq, args, n);
-    }
-    if (!o.recommend_only && rc == EXIT_OK) {
-        n = 0;
-        ARG("norms"), ARG(o.model), ARG("-o"), ARG(o.out), args[n] = NULL;
-        rc = stage("norms", cmd_norms, args, n);
-    }
-    if (!o.recommend_only && rc == EXIT_OK) {
-        n = 0;
-        ARG("delta"), ARG(o.model), ARG("--field"), ARG(o.field), ARG("--layers"), ARG("all");
-        for (int i = 0; i < o.n_data; i++)
-            ARG("--data"), ARG(o.data[i]);
-        if (o.limit)
-            ARG("--limit"), ARG(o.limit);
-        if (o.cutoff)
-            ARG("--cutoff"), ARG(o.cutoff);
-        if (o.tokenizer)
-            ARG("--tokenizer"), ARG(o.tokenizer);
-        ARG("-o"), ARG(o.out), args[n] = NULL;
-        rc = stage("delta", cmd_delta, args, n);
-    }
-    if (rc != EXIT_OK)
-        return rc;
-    printf("== recommend ==\n");
     hp_err err;
-    if (recommend_write(o.out, &o.rule, &err))
+    if (!o.recommend_only && measure(&o, &err))
+        return cli_fail(&err);
+    double t0;
+    stage_begin("recommend", &t0);
+    if (stage_end("recommend", t0, recommend_write(o.out, &o.rule, &err)))
         return cli_fail(&err);
     printf("report: %s\n", o.out);
     return EXIT_OK;

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "delta_cmd.h"
+#include "stages.h"
 #include "freq_counts.h"
 #include "model_session.h"
 
@@ -422,6 +423,15 @@ static void print_summary(const delta_run *r)
         print_layers(&r->layers);
 }
 
+/* Measures, prints the summary and writes the report: the command after its options. */
+static int execute(delta_run *r, hp_err *err)
+{
+    if (run(r, err) != 0)
+        return -1;
+    print_summary(r);
+    return delta_write_report(r, err);
+}
+
 static void run_free(delta_run *r)
 {
     delta_prompts_free(r);
@@ -669,9 +679,39 @@ int cmd_delta(int argc, char **argv)
         r.name = DEFAULT[r.source];
     }
     hp_err err;
-    int rc = run(&r, &err) == 0 && (print_summary(&r), delta_write_report(&r, &err) == 0)
-                 ? EXIT_OK
-                 : cli_fail(&err);
+    int rc = execute(&r, &err) == 0 ? EXIT_OK : cli_fail(&err);
+    run_free(&r);
+    return rc;
+}
+
+int delta_stage_run(const delta_stage *s, hp_err *err)
+{
+    delta_run r;
+    memset(&r, 0, sizeof r);
+    r.tries = 1;
+    r.source = SRC_MODEL;
+    r.mode = MODE_PROMPTS;
+    r.input = s->model;
+    r.tokenizer = s->tokenizer_path;
+    r.tok = (hp_tokenizer *)s->tok; /* not freed here: see below */
+    r.given_ids = s->ids;
+    r.given_item = s->item;
+    r.n_given = s->n_items;
+    r.field = s->field;
+    r.limit = s->limit;
+    r.cutoff = s->cutoff;
+    r.layers_spec = "all";
+    r.out = s->out;
+    r.name = "embeddings";
+    snprintf(r.layers_name, sizeof r.layers_name, "layers");
+    for (int i = 0; i < s->n_data && i < DELTA_MAX_DATA; i++) {
+        size_t used = strlen(r.data_joined);
+        r.data_files[r.n_data++] = s->data_files[i];
+        snprintf(r.data_joined + used, sizeof r.data_joined - used, "%s%s", used ? ", " : "", s->data_files[i]);
+    }
+    r.data = r.data_joined;
+    int rc = execute(&r, err);
+    r.tok = NULL; /* the caller's */
     run_free(&r);
     return rc;
 }

@@ -82,6 +82,11 @@ typedef struct delta_run {
     const hp_tensor *emb;
     hp_vectors vec;
     hp_tokenizer *tok; /* per prompt on a model */
+    /* per prompt, tokenized already (hyplora analyze): the ids of every item of the data
+     * files, with the tokenizer's special tokens; tok is then the caller's */
+    const hp_ids *given_ids;
+    const int64_t *given_item; /* the index of each in the data (line or item, through the files) */
+    size_t n_given;
     delta_items items;
     delta_layers layers;
     double *D;          /* distances and graphs: the n x n matrix */

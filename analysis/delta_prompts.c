@@ -71,6 +71,8 @@ static int on_word(const char *w, size_t len, void *ctx)
     return 0;
 }
 
+static int ids_points(reader *d, hp_err *err);
+
 /* The points of one text into d->rows[0 .. d->n_rows). */
 static int text_points(reader *d, const char *text, size_t len, hp_err *err)
 {
@@ -85,6 +87,14 @@ static int text_points(reader *d, const char *text, size_t len, hp_err *err)
     }
     if (hp_tokenizer_encode(r->tok, text, len, true, &d->ids, err))
         return -1;
+    return ids_points(d, err);
+}
+
+/* A model's points of one item from its token ids in d->ids: BOS put first where the
+ * tokenizer did not. */
+static int ids_points(reader *d, hp_err *err)
+{
+    delta_run *r = d->r;
     if (d->bos >= 0 && (d->ids.n == 0 || d->ids.ids[0] != d->bos)) {
         if (hp_ids_push(&d->ids, d->bos, err))
             return -1;
@@ -101,6 +111,24 @@ static int text_points(reader *d, const char *text, size_t len, hp_err *err)
     return 0;
 }
 
+/* Counts the item whose points are in d->rows, cuts it to --cutoff, and keeps it when it has
+ * the 4 points δ needs. */
+static int take_item(reader *d, size_t index, hp_err *err)
+{
+    delta_items *it = &d->r->items;
+    it->n_read++;
+    size_t n = d->n_rows;
+    if (d->r->cutoff && n > d->r->cutoff) {
+        n = d->r->cutoff;
+        it->n_cut++;
+    }
+    if (n < 4) {
+        it->n_skipped++;
+        return 0;
+    }
+    return items_push(it, (int64_t)index, d->rows, n, err);
+}
+
 static int on_batch(const hp_corpus_batch *b, void *ctx, hp_err *err)
 {
     reader *d = ctx;
@@ -112,20 +140,9 @@ static int on_batch(const hp_corpus_batch *b, void *ctx, hp_err *err)
             break;
         }
         d->records = b->record[i];
-        size_t index = d->offset + b->record[i] - 1;
         if (text_points(d, b->text[i], b->len[i], err))
             return hp_failctx(err, "%s, item %zu", d->file, b->record[i] - 1);
-        it->n_read++;
-        size_t n = d->n_rows;
-        if (r->cutoff && n > r->cutoff) {
-            n = r->cutoff;
-            it->n_cut++;
-        }
-        if (n < 4) {
-            it->n_skipped++;
-            continue;
-        }
-        if (items_push(it, (int64_t)index, d->rows, n, err))
+        if (take_item(d, d->offset + b->record[i] - 1, err))
             return -1;
     }
     return 0;
@@ -151,7 +168,7 @@ int delta_prompts_read(delta_run *r, hp_err *err)
 {
     reader d = {.r = r, .bos = -1};
     if (r->source == SRC_MODEL) {
-        if (!(r->tok = model_session_tokenizer(r->model, r->input, r->tokenizer, true, err)))
+        if (!r->tok && !(r->tok = model_session_tokenizer(r->model, r->input, r->tokenizer, true, err)))
             return -1;
         d.bos = hp_tokenizer_bos(r->tok);
     } else if (vocab_table(&r->vec, &d.vocab, err)) {
@@ -159,7 +176,16 @@ int delta_prompts_read(delta_run *r, hp_err *err)
     }
     const char *fields[1] = {r->field};
     int rc = 0;
-    for (int f = 0; f < r->n_data && rc == 0 && !d.stop; f++) {
+    for (size_t i = 0; r->given_ids && i < r->n_given && rc == 0; i++) { /* tokenized by hyplora analyze */
+        if (r->limit && r->items.n_read == r->limit)
+            break;
+        d.ids.n = 0;
+        for (size_t t = 0; t < r->given_ids[i].n && rc == 0; t++)
+            rc = hp_ids_push(&d.ids, r->given_ids[i].ids[t], err);
+        if (rc == 0)
+            rc = ids_points(&d, err) || take_item(&d, (size_t)r->given_item[i], err) ? -1 : 0;
+    }
+    for (int f = 0; !r->given_ids && f < r->n_data && rc == 0 && !d.stop; f++) {
         hp_corpus_options co;
         hp_corpus_options_init(&co);
         if (hp_corpus_is_json(r->data_files[f])) {

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "stages.h"
 
 static const char *HELP =
     "usage: hyplora freq (--tokenizer PATH | --words) [--field F]... [--add-special]\n"
@@ -132,17 +133,22 @@ static char *describe_sources(char **corpora, int n, const char *const *fields, 
     return s;
 }
 
-typedef struct result {
+/* What was counted and where it came from: the common input of the fit and the report,
+ * for the command and for its stage in hyplora analyze (stages.h). */
+typedef struct counted {
     const char *tokenizer_path;
-    const hp_tokenizer *tok;
-    const counting *c;
-    const int64_t *counts; /* per id, or per ranked word */
-    const char **words;    /* word mode: the words, by decreasing count */
-    size_t n_counts, n_distinct;
-    char *sources;
+    const hp_tokenizer *tok; /* NULL in word mode */
+    const int64_t *counts;   /* per id, or per ranked word */
+    const char **words;      /* word mode: the words, by decreasing count */
+    size_t n_counts;
+    int64_t n_tokens;
+    size_t n_texts;
+    char **corpora;
+    int n_corpora;
+    const char *const *fields;
+    size_t n_fields;
     bool add_special;
-    const hp_powerlaw_analysis *fit; /* NULL when there was too little to fit */
-} result;
+} counted;
 
 /* Records a file as an input if it exists (the tokenizer's files vary by kind). */
 static int add_if_present(hp_report *r, const char *dir, const char *name, hp_err *err)
@@ -190,13 +196,14 @@ static int add_inputs(hp_report *r, const char *tok_path, char **corpora, int n,
     return 0;
 }
 
-static int write_report(const char *out, const result *res, char **corpora, int n, hp_err *err)
+static int write_report(const char *out, const counted *res, size_t n_distinct, const char *sources,
+                        const hp_powerlaw_analysis *fit, hp_err *err)
 {
     hp_report *r = hp_report_begin(out, "freq", g_cli.argc, g_cli.argv, HYPLORA_VERSION, err);
     if (!r)
         return -1;
     int64_t dims[1] = {(int64_t)res->n_counts};
-    int ok = add_inputs(r, res->tokenizer_path, corpora, n, err) == 0;
+    int ok = add_inputs(r, res->tokenizer_path, res->corpora, res->n_corpora, err) == 0;
     if (ok && res->words)
         ok = hp_report_write_i64(r, "counts", 1, dims, res->counts,
                                  "number of occurrences in the corpus of each word of `words`",
@@ -208,10 +215,10 @@ static int write_report(const char *out, const result *res, char **corpora, int 
         ok = hp_report_write_i64(r, "counts", 1, dims, res->counts,
                                  "number of occurrences of each token id in the corpus (index = "
                                  "token id)", NULL, err) == 0;
-    ok = ok && hp_report_attr_i64(r, "", "n_tokens", res->c->n_tokens, err) == 0 &&
-         hp_report_attr_i64(r, "", "n_distinct", (int64_t)res->n_distinct, err) == 0 &&
-         hp_report_attr_i64(r, "", "n_texts", (int64_t)res->c->n_texts, err) == 0 &&
-         hp_report_attr_str(r, "", "sources", res->sources, err) == 0 &&
+    ok = ok && hp_report_attr_i64(r, "", "n_tokens", res->n_tokens, err) == 0 &&
+         hp_report_attr_i64(r, "", "n_distinct", (int64_t)n_distinct, err) == 0 &&
+         hp_report_attr_i64(r, "", "n_texts", (int64_t)res->n_texts, err) == 0 &&
+         hp_report_attr_str(r, "", "sources", sources, err) == 0 &&
          hp_report_attr_str(r, "", "unit", res->words ? "word" : "token", err) == 0 &&
          hp_report_attr_i64(r, "", "add_special", res->add_special, err) == 0;
     if (ok && res->tok) {
@@ -223,13 +230,73 @@ static int write_report(const char *out, const result *res, char **corpora, int 
         ok = hp_report_attr_str(r, "", "tokenizer", "word-level (hp_words_each, "
                                 "docs/tokenizers.md)", err) == 0;
     }
-    if (ok && res->fit)
-        ok = hp_powerlaw_report_write(r, "powerlaw", res->fit, err) == 0;
+    if (ok && fit)
+        ok = hp_powerlaw_report_write(r, "powerlaw", fit, err) == 0;
     if (!ok) {
         hp_report_abort(r);
         return -1;
     }
     return hp_report_commit(r, err);
+}
+
+/* Prints what was counted, fits the power law of the counts (the fit needs 3 distinct
+ * counts; a tiny corpus gets its counts without one) and writes /freq to out (NULL: none). */
+static int fit_and_write(const counted *c, hp_powerlaw_analysis_options *ao, const char *out, hp_err *err)
+{
+    bool words = c->tok == NULL;
+    size_t n_distinct = 0;
+    for (size_t i = 0; i < c->n_counts; i++)
+        n_distinct += c->counts[i] > 0;
+    if (c->n_tokens == 0)
+        return hp_fail(err, "the corpus has no %s (%zu texts read)", words ? "words" : "tokens", c->n_texts);
+    double *values = NULL;
+    size_t n_values;
+    if (hp_powerlaw_values_from_counts(c->counts, c->n_counts, &values, &n_values, err) != 0)
+        return -1;
+    if (words)
+        printf("%zu texts: %lld words, %zu distinct\n", c->n_texts, (long long)c->n_tokens, n_distinct);
+    else
+        printf("%zu texts: %lld tokens; %zu of the %zu token ids occur\n", c->n_texts, (long long)c->n_tokens,
+               n_distinct, c->n_counts);
+    hp_powerlaw_analysis an = {0};
+    bool have_fit = false;
+    int rc = 0;
+    if (hp_powerlaw_check(values, n_values, HP_POWERLAW_DISCRETE, NULL, err) == 0) {
+        cli_progress prog;
+        ao->fit.kind = HP_POWERLAW_DISCRETE;
+        ao->fit.keep_scan = out != NULL;
+        ao->boot.threads = g_cli.threads;
+        ao->boot.progress = ao->p_sets > 0 ? cli_progress_begin(&prog, "bootstrap") : NULL;
+        rc = hp_powerlaw_analyze(values, n_values, ao, &an, err);
+        if (ao->p_sets > 0)
+            cli_progress_end(&prog);
+        if (rc != 0)
+            hp_failctx(err, "fitting the power law of the counts");
+        else
+            have_fit = true, cli_print_powerlaw("count distribution (gamma is alpha)", &an, false);
+    } else {
+        cli_note("no power-law fit: %s", err->msg);
+    }
+    fflush(stdout);
+    char *sources = NULL;
+    if (rc == 0 && out && !(sources = describe_sources(c->corpora, c->n_corpora, c->fields, c->n_fields)))
+        rc = hp_fail(err, "out of memory");
+    if (rc == 0 && out)
+        rc = write_report(out, c, n_distinct, sources, have_fit ? &an : NULL, err);
+    free(sources);
+    free(values);
+    hp_powerlaw_analysis_free(&an);
+    return rc;
+}
+
+int freq_stage_run(const freq_stage *s, hp_err *err)
+{
+    counted c = {s->tokenizer_path, s->tok, s->counts, NULL, s->n_counts, s->n_tokens, s->n_texts, s->corpora,
+                 s->n_corpora, s->fields, s->n_fields, s->add_special};
+    hp_powerlaw_analysis_options ao;
+    hp_powerlaw_analysis_options_init(&ao);
+    ao.p_sets = s->p_sets;
+    return fit_and_write(&c, &ao, s->out, err);
 }
 
 int cmd_freq(int argc, char **argv)
@@ -312,98 +379,39 @@ int cmd_freq(int argc, char **argv)
     hp_err err;
     counting cnt = {.add_special = add_special};
     hp_tokenizer *tok = NULL;
-    hp_powerlaw_analysis an = {0};
-    bool have_fit = false;
-    double *values = NULL;
     const char **ranked = NULL;
     int64_t *ranked_counts = NULL;
-    char *sources = NULL;
-    int rc = EXIT_FAIL;
-    size_t n_counts = 0, n_distinct = 0;
+    int rc = -1;
+    size_t n_counts = 0;
     if (words) {
-        if (!(cnt.words = hp_word_counts_new(&err)))
-            goto fail;
-    } else {
-        if (!(tok = hp_tokenizer_load(tok_path, &err)))
-            goto fail;
+        cnt.words = hp_word_counts_new(&err);
+    } else if ((tok = hp_tokenizer_load(tok_path, &err))) {
         cli_verbose("tokenizer: %s", hp_tokenizer_describe(tok));
         cnt.tok = tok;
         n_counts = hp_tokenizer_vocab_size(tok);
-        if (!(cnt.counts = hp_calloc(n_counts, sizeof *cnt.counts, "the token counts", &err)))
-            goto fail;
+        cnt.counts = hp_calloc(n_counts, sizeof *cnt.counts, "the token counts", &err);
     }
     hp_corpus_options co;
     hp_corpus_options_init(&co);
     co.fields = fields;
     co.n_fields = n_fields;
-    if (count_all(&cnt, argv + optind, argc - optind, &co, &err) != 0)
-        goto fail;
-    const int64_t *counts = cnt.counts;
-    if (words) {
-        if (hp_word_counts_sorted(cnt.words, &ranked, &ranked_counts, &err) != 0)
-            goto fail;
-        counts = ranked_counts;
-        n_counts = hp_word_counts_size(cnt.words);
-        cnt.n_tokens = hp_word_counts_total(cnt.words);
-    }
-    for (size_t i = 0; i < n_counts; i++)
-        n_distinct += counts[i] > 0;
-    if (cnt.n_tokens == 0) {
-        hp_fail(&err, "the corpus has no %s (%zu texts read)", words ? "words" : "tokens",
-                cnt.n_texts);
-        goto fail;
-    }
-    size_t n_values;
-    if (hp_powerlaw_values_from_counts(counts, n_counts, &values, &n_values, &err) != 0)
-        goto fail;
-    if (words)
-        printf("%zu texts: %lld words, %zu distinct\n", cnt.n_texts, (long long)cnt.n_tokens,
-               n_distinct);
-    else
-        printf("%zu texts: %lld tokens; %zu of the %zu token ids occur\n", cnt.n_texts,
-               (long long)cnt.n_tokens, n_distinct, n_counts);
-    /* the fit needs 3 distinct counts; a tiny corpus gets its counts without one */
-    if (hp_powerlaw_check(values, n_values, HP_POWERLAW_DISCRETE, NULL, &err) == 0) {
-        cli_progress prog;
-        ao.fit.kind = HP_POWERLAW_DISCRETE;
-        ao.fit.keep_scan = out != NULL;
-        ao.boot.threads = g_cli.threads;
-        ao.boot.progress = ao.p_sets > 0 ? cli_progress_begin(&prog, "bootstrap") : NULL;
-        int arc = hp_powerlaw_analyze(values, n_values, &ao, &an, &err);
-        if (ao.p_sets > 0)
-            cli_progress_end(&prog);
-        if (arc != 0) {
-            hp_failctx(&err, "fitting the power law of the counts");
-            goto fail;
+    if ((cnt.words || cnt.counts) && count_all(&cnt, argv + optind, argc - optind, &co, &err) == 0) {
+        const int64_t *counts = cnt.counts;
+        rc = 0;
+        if (words && (rc = hp_word_counts_sorted(cnt.words, &ranked, &ranked_counts, &err)) == 0) {
+            counts = ranked_counts;
+            n_counts = hp_word_counts_size(cnt.words);
+            cnt.n_tokens = hp_word_counts_total(cnt.words);
         }
-        have_fit = true;
-        cli_print_powerlaw("count distribution (gamma is alpha)", &an, false);
-    } else {
-        cli_note("no power-law fit: %s", err.msg);
+        counted c = {tok_path, tok, counts, ranked, n_counts, cnt.n_tokens, cnt.n_texts, argv + optind,
+                     argc - optind, fields, n_fields, add_special};
+        if (rc == 0)
+            rc = fit_and_write(&c, &ao, out, &err);
     }
-    fflush(stdout);
-    if (out) {
-        if (!(sources = describe_sources(argv + optind, argc - optind, fields, n_fields))) {
-            hp_fail(&err, "out of memory");
-            goto fail;
-        }
-        result res = {tok_path, tok, &cnt, counts, ranked, n_counts, n_distinct, sources,
-                      add_special, have_fit ? &an : NULL};
-        if (write_report(out, &res, argv + optind, argc - optind, &err) != 0)
-            goto fail;
-    }
-    rc = EXIT_OK;
-    goto done;
-fail:
-    rc = cli_fail(&err);
-done:
-    hp_powerlaw_analysis_free(&an);
-    free(values);
     free(ranked);
     free(ranked_counts);
-    free(sources);
     free(cnt.counts);
     hp_word_counts_free(cnt.words);
     hp_tokenizer_free(tok);
-    return rc;
+    return rc == 0 ? EXIT_OK : cli_fail(&err);
 }

@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "norms_cmd.h"
+#include "stages.h"
 
 static const char *HELP =
     "usage: hyplora norms (MODEL | --vectors FILE [--vocab FILE]) [--groups FILE]\n"
@@ -258,8 +259,8 @@ static int head_norms(norms_run *r, hp_err *err)
 static int run(norms_run *r, const char *model_path, const char *vectors, const char *vocab,
                const char *groups_path, bool groups_given, hp_err *err)
 {
-    if (freq_counts_read(&r->fc, r->freq_report, r->is_vectors, "--freq", err) != 0)
-        return -1;
+    if (!r->fc.counts && freq_counts_read(&r->fc, r->freq_report, r->is_vectors, "--freq", err) != 0)
+        return -1; /* (hyplora analyze gives the counts it made) */
     if (load_rows(r, model_path, vectors, vocab, err) != 0 ||
         freq_counts_align(&r->fc, r->n, r->is_vectors ? &r->vec : NULL, err) != 0 ||
         check_tokenizer(r, err) != 0)
@@ -310,6 +311,43 @@ static void run_free(norms_run *r)
     hp_norm_freq_free(&r->head_nf);
 }
 
+/* The defaults of the command, for the command and its stage. */
+static void run_init(norms_run *r, const char *input, const char *freq_report)
+{
+    memset(r, 0, sizeof *r);
+    r->bins_per_decade = 4;
+    r->do_pca = true;
+    r->input = input;
+    r->freq_report = freq_report;
+}
+
+static const char *default_groups(char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/groups/paper_word_groups.txt", cli_data_dir());
+    return buf;
+}
+
+int norms_stage_run(const char *model, const int64_t *counts, size_t n_counts, const char *out, hp_err *err)
+{
+    norms_run r;
+    run_init(&r, model, out);
+    char groups[4096];
+    r.groups_path = default_groups(groups, sizeof groups);
+    r.fc.report = out;
+    r.fc.n = n_counts;
+    int rc = (r.fc.counts = hp_malloc(n_counts * sizeof *counts, "the token counts", err)) ? 0 : -1;
+    if (rc == 0) {
+        memcpy(r.fc.counts, counts, n_counts * sizeof *counts);
+        rc = run(&r, model, NULL, NULL, r.groups_path, false, err);
+    }
+    if (rc == 0) {
+        norms_print(&r);
+        rc = norms_write_report(&r, out, err);
+    }
+    run_free(&r);
+    return rc;
+}
+
 int cmd_norms(int argc, char **argv)
 {
     enum { O_VECTORS = 1000, O_VOCAB, O_GROUPS, O_FREQ, O_BINS, O_NOPCA };
@@ -326,9 +364,7 @@ int cmd_norms(int argc, char **argv)
     };
     const char *vectors = NULL, *vocab = NULL, *groups = NULL, *out = NULL, *freq = NULL;
     norms_run r;
-    memset(&r, 0, sizeof r);
-    r.bins_per_decade = 4;
-    r.do_pca = true;
+    run_init(&r, NULL, NULL);
     long v;
     int c;
     optind = 1;
@@ -371,13 +407,10 @@ int cmd_norms(int argc, char **argv)
         return cli_usage_error("norms", "give one MODEL, or --vectors FILE");
     if (vocab && !vectors)
         return cli_usage_error("norms", "--vocab goes with --vectors");
-    char default_groups[4096];
+    char groups_buf[4096];
     bool groups_given = groups != NULL;
-    if (!groups) {
-        snprintf(default_groups, sizeof default_groups, "%s/groups/paper_word_groups.txt",
-                 cli_data_dir());
-        groups = default_groups;
-    }
+    if (!groups)
+        groups = default_groups(groups_buf, sizeof groups_buf);
     r.is_vectors = vectors != NULL;
     r.freq_report = freq ? freq : out;
     r.groups_path = groups;

@@ -510,33 +510,6 @@ static const plot_family *family_of(const char *group)
     return NULL;
 }
 
-/* mkdir -p, then makes sure the result is a directory we can write into. */
-static int make_dir(const char *dir, hp_err *err)
-{
-    char path[4000]; /* leaves room for the temporary directory and file names */
-    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
-        return hp_fail(err, "%s: path too long", dir);
-    for (char *p = path + 1;; p++) {
-        if (*p != '/' && *p != 0)
-            continue;
-        char saved = *p;
-        *p = 0;
-        if (mkdir(path, 0777) != 0 && errno != EEXIST)
-            return hp_fail(err, "%s: cannot create the output directory: %s", path,
-                           strerror(errno));
-        *p = saved;
-        if (!saved)
-            break;
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return hp_fail(err, "%s: the output path exists and is not a directory", dir);
-    if (access(dir, W_OK | X_OK) != 0)
-        return hp_fail(err, "%s: cannot write into the output directory: %s", dir,
-                       strerror(errno));
-    return 0;
-}
-
 static int have_gnuplot(void)
 {
     const char *path = getenv("PATH");
@@ -613,7 +586,7 @@ static int plot_report(plot_job *job, const char *only, hp_err *err)
         return hp_fail(err, "gnuplot is not installed (not found on PATH): hyplora plot draws "
                             "with it; install the Debian package gnuplot-nox "
                             "(apt-get install gnuplot-nox)");
-    if (make_dir(job->dir, err) != 0)
+    if (hp_make_dirs(job->dir, err) != 0)
         return -1;
     for (int i = 0; i < n_todo; i++)
         if (todo[i]->plot(job, todo[i]->group, err) != 0)

@@ -231,8 +231,8 @@ static char *config_json(const hp_adapter_set *s, const char *base_model, double
 int hp_adapter_set_save(const hp_adapter_set *s, const char *dir, const char *base_model, double k_grad_clip,
                         const char *plan_source, hp_err *err)
 {
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return hp_fail(err, "cannot create %s: %s", dir, strerror(errno));
+    if (hp_make_dirs(dir, err))
+        return -1;
     char *st = hp_path_join(dir, "adapter_model.safetensors", err);
     char *cfg = st ? hp_path_join(dir, "adapter_config.json", err) : NULL;
     char *text = cfg ? config_json(s, base_model, k_grad_clip, plan_source, err) : NULL;

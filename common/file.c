@@ -266,3 +266,29 @@ fail:
         *bad = i;
     return false;
 }
+
+int hp_make_dirs(const char *dir, hp_err *err)
+{
+    char path[4000];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
+        return hp_fail(err, "%s: path too long", dir);
+    for (char *p = path + 1;; p++) {
+        if (*p != '/' && *p != 0)
+            continue;
+        char saved = *p;
+        *p = 0;
+        if (mkdir(path, 0777) != 0 && errno != EEXIST)
+            return hp_fail(err, "%s: cannot create the output directory: %s", path,
+                           strerror(errno));
+        *p = saved;
+        if (!saved)
+            break;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return hp_fail(err, "%s: the output path exists and is not a directory", dir);
+    if (access(dir, W_OK | X_OK) != 0)
+        return hp_fail(err, "%s: cannot write into the output directory: %s", dir,
+                       strerror(errno));
+    return 0;
+}

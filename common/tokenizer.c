@@ -424,6 +424,12 @@ static int encode_with(const hp_tokenizer *t, const char *text, size_t len, bool
     return 0;
 }
 
+void hp_tokenizer_special_lengths(const hp_tokenizer *t, size_t *n_prefix, size_t *n_suffix)
+{
+    *n_prefix = t->post.n_prefix;
+    *n_suffix = t->post.n_suffix;
+}
+
 int hp_tokenizer_encode(const hp_tokenizer *t, const char *text, size_t len, bool add_special,
                         hp_ids *out, hp_err *err)
 {

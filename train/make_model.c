@@ -297,10 +297,8 @@ int cmd_make_model(int argc, char **argv)
         snprintf(default_tok, sizeof default_tok, "%s/tokenizers/llama2/tokenizer.json", cli_data_dir());
         s.tokenizer = default_tok;
     }
-    if (mkdir(s.out, 0755) != 0 && errno != EEXIST) {
-        hp_fail(&err, "%s: cannot create directory: %s", s.out, strerror(errno));
+    if (hp_make_dirs(s.out, &err))
         return cli_fail(&err);
-    }
     size_t max = 3 + 9 * (size_t)s.layers;
     tensor_plan *plan = hp_calloc(max, sizeof *plan, "tensor plan", &err);
     if (!plan)

@@ -488,8 +488,8 @@ static int pretrain(run *r, hp_err *err)
     if (o->resume && train_checkpoint_load(r->path[P_CHECKPOINT], "model", r->fm->params, r->fm->n_params, &r->opt,
                                            &r->log, &r->settings, &start, err))
         return -1;
-    if (mkdir(o->out, 0777) != 0 && errno != EEXIST)
-        return hp_fail(err, "cannot create the output directory %s: %s", o->out, strerror(errno));
+    if (hp_make_dirs(o->out, err))
+        return -1;
     hp_config c = model_config(r);
     if (hf_write_config(o->out, &c, o->dtype, err) || hf_copy_tokenizer(r->tokenizer_json, o->out, err))
         return -1;

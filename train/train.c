@@ -572,8 +572,8 @@ static int train(run *r, train_opts *o, hp_err *err)
     if (o->resume && train_checkpoint_load(r->path[P_CHECKPOINT], "adapters", r->set.params, r->set.n_params, &r->opt,
                                            &r->log, &r->settings, &start, err))
         return -1;
-    if (mkdir(o->out, 0777) != 0 && errno != EEXIST)
-        return hp_fail(err, "cannot create the output directory %s: %s", o->out, strerror(errno));
+    if (hp_make_dirs(o->out, err))
+        return -1;
     print_plan(r);
     if (start > 0)
         printf("resuming after step %lld of %lld\n", (long long)start, (long long)r->total);

@@ -31,6 +31,9 @@ char *hp_read_small_file(const char *path, size_t max_bytes, size_t *len, hp_err
 /* "dir/name" in a fresh allocation. */
 char *hp_path_join(const char *dir, const char *name, hp_err *err);
 bool hp_is_dir(const char *path);
+/* mkdir -p: creates dir and any missing parents, then checks it is a directory we can
+ * write into; the message names the path and what failed. */
+int hp_make_dirs(const char *dir, hp_err *err);
 bool hp_exists(const char *path);
 
 /* Atomic replacement: hp_atomic_begin creates "<path>.tmp-XXXXXX" beside the target

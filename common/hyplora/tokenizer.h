@@ -54,6 +54,10 @@ int32_t hp_tokenizer_token_id(const hp_tokenizer *t, const char *s, size_t len);
 int32_t hp_tokenizer_bos(const hp_tokenizer *t); /* -1 when there is none */
 int32_t hp_tokenizer_eos(const hp_tokenizer *t);
 bool hp_tokenizer_is_special(const hp_tokenizer *t, int32_t id);
+/* How many ids the post-processor puts before and after the text's own when encoding with
+ * add_special (LLaMA-2: BOS, 1 and 0): an encoding with them is also one without them,
+ * ids[n_prefix .. n - n_suffix), so one tokenization serves both. */
+void hp_tokenizer_special_lengths(const hp_tokenizer *t, size_t *n_prefix, size_t *n_suffix);
 /* One line saying what was loaded, e.g. "BPE, byte-level, 128256 tokens (256 added)". */
 const char *hp_tokenizer_describe(const hp_tokenizer *t);
 

@@ -133,7 +133,7 @@ def case_analyze():
         json.dump(parts[0][1] + parts[1][1], f)
     report = suite.path("analysis.h5")
     r = suite.ok("analyze", d, "--data", parts[0][0], "--data", parts[1][0], "--p-value", 0, "-o", report)
-    for stage in ("== freq ==", "== norms ==", "== delta ==", "== recommend =="):
+    for stage in ("== tokenize ==", "== freq ==", "== norms ==", "== delta ==", "== recommend =="):
         assert stage in r.out, r.out
     with h5py.File(report, "r") as f:
         assert {"freq", "norms", "delta", "recommend"} <= set(f), list(f)
@@ -148,6 +148,23 @@ def case_analyze():
         assert np.array_equal(f["delta/embeddings/delta_rel"][:], emb), "two files differ from their concatenation"
         assert np.array_equal(f["delta/embeddings/item"][:], items)
         assert np.array_equal(f["delta/layers/delta_rel_mean"][:4], layer_rel)
+    # one tokenization shared by the stages gives what the three commands give on their own
+    sep = suite.path("separate.h5")
+    files = [parts[0][0], parts[1][0]]
+    suite.ok("freq", "--tokenizer", d, "--field", "instruction", "--p-value", 0, *files, "-o", sep)
+    suite.ok("norms", d, "-o", sep)
+    suite.ok("delta", d, "--data", files[0], "--data", files[1], "--layers", "all", "-o", sep)
+    with h5py.File(report, "r") as f, h5py.File(sep, "r") as g:
+        for name in ("freq/counts", "norms/norm", "norms/centered_norm", "norms/count", "delta/embeddings/delta_rel",
+                     "delta/embeddings/rows", "delta/layers/delta_rel", "delta/layers/delta_rel_mean"):
+            assert np.array_equal(f[name][()], g[name][()]), "analyze and the command differ in " + name
+        for group, attr in (("freq", "n_tokens"), ("freq", "n_texts"), ("freq", "sources"), ("norms", "spearman_rho"),
+                            ("delta/embeddings", "delta_rel_mean"), ("delta/embeddings", "n_read"),
+                            ("delta/embeddings", "bos_added"), ("delta/embeddings", "data")):
+            if attr in g[group].attrs:
+                assert f[group].attrs[attr] == g[group].attrs[attr], (group, attr, f[group].attrs[attr],
+                                                                      g[group].attrs[attr])
+    assert "tokenized once for every stage" in r.out, r.out
     K, methods, _, _, _, _ = read_recommend(report)
     want_K, want_methods = rule(emb_mean, list(layer_rel))
     assert abs(K - want_K) <= 1e-12 * want_K and methods == want_methods, (K, methods, want_K, want_methods)
@@ -157,6 +174,14 @@ def case_analyze():
     suite.ok("analyze", "--recommend-only", "-o", copy)
     assert read_recommend(copy)[:5] == read_recommend(report)[:5]
     state.update(model=d, report=report, K=K, methods=methods, data=parts[0][0])
+    # bad data: the file and the item named, no report written
+    bad = suite.path("bad.json")
+    with open(bad, "w") as f:
+        json.dump([{"instruction": "one two three four"}, {"output": "no instruction"}], f)
+    harness.expect_error(suite, ["analyze", d, "--data", bad, "-o", suite.path("bad.h5")], "bad.json")
+    harness.expect_error(suite, ["analyze", suite.path("no-model"), "--data", bad, "-o", suite.path("bad.h5")],
+                         "no-model")
+    assert not os.path.exists(suite.path("bad.h5"))
     print("     K %.4g, methods %s" % (K, methods))
 
 
