@@ -131,7 +131,7 @@ static int decode_greedy(const hp_fwd_model *fm, const hp_ids *prompts, size_t n
                 hp_fwd_cache_copy(fm, g.cache, g.live, pre, j);
                 g.live++;
                 rc = advance(&g, s, argmax(logits + (size_t)j * V, V), lengths[j], err);
-                if (rc == 1 || o->max_new == 0)
+                if (rc == 1)
                     rc = finish(&g, g.live - 1, err);
             }
         if (rc != 0 || (g.live == 0 && next == n))
@@ -315,7 +315,7 @@ static int beam_one(const hp_fwd_model *fm, const hp_ids *prompt, int cap, const
         if (hp_fwd_decode(fm, caches[cur], tokens, bs->n_live, logits, err))
             return -1;
     }
-    for (int b = 0; b < bs->n_live && o->max_new > 0; b++)
+    for (int b = 0; b < bs->n_live; b++)
         keep_finished(bs, &bs->live[b]);
     return 0;
 }
@@ -370,8 +370,14 @@ static int decode_beams(const hp_fwd_model *fm, const hp_ids *prompts, size_t n,
 int eval_decode(const hp_fwd_model *fm, const hp_ids *prompts, size_t n, const eval_decode_options *o,
                 eval_done_fn done, void *ctx, hp_err *err)
 {
-    if (n == 0)
+    if (o->max_new == 0) { /* nothing to generate: every output is empty */
+        for (size_t i = 0; i < n; i++) {
+            int rc = done(i, NULL, 0, ctx, err);
+            if (rc)
+                return rc < 0 ? -1 : 0;
+        }
         return 0;
+    }
     return o->beams > 1 ? decode_beams(fm, prompts, n, o, done, ctx, err)
                         : decode_greedy(fm, prompts, n, o, done, ctx, err);
 }

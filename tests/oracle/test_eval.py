@@ -102,6 +102,9 @@ def case_greedy_batches():
         got = outputs(run_eval(suite.path("greedy-%d.json" % batch), "--batch", batch))
         assert got == want, "--batch %d:\n  hyplora   %r\n  reference %r" % (batch, got, want)
     assert not os.path.exists(suite.path("greedy-1.json.partial")), "the partial file was left behind"
+    for beams in (1, 3):  # nothing to generate: empty outputs, no answers
+        res = run_eval(suite.path("none-%d.json" % beams), "--max-new", 0, "--beams", beams)
+        assert outputs(res) == [""] * N_ITEMS and res["datasets"][0]["no_answer"] == N_ITEMS, res["items"][:2]
 
 
 def case_adapter():
