@@ -32,13 +32,13 @@ run() {
 get() { awk -v k="$2" '$1 == k {print $2; exit}' "$tmp/$1"; }
 
 # best FILE...: one file of the best figure of each line over repeated runs (the highest
-# rate, the lowest step time, the highest peak RSS; other lines from the first run)
+# rate, the lowest step or eval time, the highest peak RSS; other lines from the first run)
 best() {
     awk '{
         key = $1 == "sgemm" ? $1 " " $2 : $1
         val = $1 == "sgemm" ? $4 : $2
         if (!(key in line)) { order[++n] = key; line[key] = $0; v[key] = val; next }
-        if ((key == "step_s" && val < v[key]) || (key ~ /^(sgemm|tok_s|gflops|gflops_all|peak_rss_mb)/ && val > v[key])) {
+        if ((key ~ /^(step_s|eval_s)$/ && val < v[key]) || (key ~ /^(sgemm|tok_s|new_tok_s|items_min|gflops|gflops_all|peak_rss_mb)/ && val > v[key])) {
             line[key] = $0; v[key] = val
         }
     } END { for (i = 1; i <= n; i++) print line[order[i]] }' "$@"
