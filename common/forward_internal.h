@@ -12,7 +12,7 @@
 
 /* Rows of a product up to which the matrix-vector kernel (weights streamed once, widened
  * row by row) beats widening the whole matrix for sgemm: decoding steps. */
-enum { FWD_SMALL_ROWS = 4 };
+enum { FWD_SMALL_ROWS = 4, FWD_MID_ROWS = 32 };
 
 /* Floats of scratch fwd_linear needs for any weight of the model (stored weights are widened
  * into it a tile at a time; the small-row kernel keeps one row per thread). */
@@ -63,6 +63,11 @@ float fwd_dot(const float *a, const float *b, int n);
 
 /* The same with b stored as BF16 (little-endian 16-bit values), widened in registers. */
 float fwd_dot_bf16(const float *x, const uint16_t *w, int n);
+
+/* y[i * ldy + j] = x[i] . w[j] for the input rows x[0 .. n) (row stride ldx) and the four
+ * weight rows w[0 .. 4), all of `cols` floats: each weight row read once per two input rows,
+ * eight products in flight (the decoding step of a batch of sequences). */
+void fwd_dot_rows4(const float *x, size_t ldx, size_t n, const float *const w[4], int cols, float *y, size_t ldy);
 
 /* Grouped-query causal attention with a padding mask: for each sequence b, head h (kv head
  * h / (H/KV)) and query t, softmax over keys j <= t, j < len[b] of q.k / sqrt(hd), then the

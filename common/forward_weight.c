@@ -108,6 +108,40 @@ static void stream_chunk(void *ctx, int worker, size_t begin, size_t end)
     }
 }
 
+/* ---- the mid-row kernel: four weight rows at a time against every input row ---- */
+
+/* For a decoding step of 5 to FWD_MID_ROWS sequences: each weight row still read from memory
+ * once, as in the small-row kernel, but dotted with two input rows at a time in registers.
+ * OpenBLAS's sgemm would copy (pack) every weight tile it is given first, which for so few
+ * rows costs as much as the product. Stored weights are widened four rows at a time into the
+ * worker's tile scratch. */
+static void mid_chunk(void *ctx, int worker, size_t begin, size_t end)
+{
+    stream_job *j = ctx;
+    int cols = (int)j->w->cols;
+    float *buf = j->rowbuf + (size_t)worker * TILE * cols;
+    size_t r = begin;
+    for (; r + 4 <= end; r += 4) {
+        const float *w[4];
+        if (j->w->f32) {
+            for (int t = 0; t < 4; t++)
+                w[t] = j->w->f32 + (r + (size_t)t) * (size_t)cols;
+        } else {
+            fwd_widen_rows(j->w, (int64_t)r, 4, buf);
+            for (int t = 0; t < 4; t++)
+                w[t] = buf + (size_t)t * cols;
+        }
+        fwd_dot_rows4(j->x, (size_t)cols, j->n, w, cols, j->y + r, j->ldy);
+    }
+    for (; r < end; r++) { /* the last rows of a chunk */
+        const float *wr = j->w->f32 ? j->w->f32 + r * (size_t)cols : buf;
+        if (!j->w->f32)
+            fwd_widen_rows(j->w, (int64_t)r, 1, buf);
+        for (size_t i = 0; i < j->n; i++)
+            j->y[i * j->ldy + r] = fwd_dot(j->x + i * (size_t)cols, wr, cols);
+    }
+}
+
 void fwd_linear(const hp_fwd_model *fm, float *y, size_t ldy, const float *x, const hp_fwd_weight *w,
                 const float *bias, size_t n, float *scratch)
 {
@@ -115,6 +149,9 @@ void fwd_linear(const hp_fwd_model *fm, float *y, size_t ldy, const float *x, co
     if (n <= FWD_SMALL_ROWS) {
         stream_job j = {w, x, y, n, ldy, scratch};
         fwd_parallel(fm, (size_t)out, 64, stream_chunk, &j);
+    } else if (n <= FWD_MID_ROWS) {
+        stream_job j = {w, x, y, n, ldy, scratch + (size_t)fm->threads * widest(&fm->config)};
+        fwd_parallel(fm, (size_t)out, 64, mid_chunk, &j);
     } else {
         /* A float32 matrix in two tiles per thread (multiples of 16 columns) balances the
          * threads without repacking x more than needed. */

@@ -255,8 +255,8 @@ static int run_model(const eval_opts *o, eval_sets *s, const char *partial_path,
     if (rc == 0 && !resumed)
         rc = fprintf(p.partial, "%s\n", header) > 0 && fflush(p.partial) == 0 ? 0
                                                                                 : hp_fail(err, "cannot write %s", partial_path);
-    eval_decode_options d = {(int)o->batch, (int)o->beams, (int)o->max_new, hp_tokenizer_eos(ms.tok)};
     if (rc == 0) {
+        eval_decode_options d = {(int)o->batch, (int)o->beams, (int)o->max_new, hp_tokenizer_eos(ms.tok)};
         snprintf(p.label, sizeof p.label, "eval");
         cli_progress_begin(&p.progress, p.label);
         train_catch_signals();

@@ -97,6 +97,20 @@ static int finish(greedy *g, int b, hp_err *err)
     return rc;
 }
 
+/* Prompts longest first (ties in their order): the prompts run into free slots together are
+ * then of about one length, so their padded batch wastes little. */
+typedef struct by_length {
+    size_t len, prompt;
+} by_length;
+
+static int longest_first(const void *a, const void *b)
+{
+    const by_length *x = a, *y = b;
+    if (x->len != y->len)
+        return x->len > y->len ? -1 : 1;
+    return x->prompt < y->prompt ? -1 : x->prompt > y->prompt;
+}
+
 static int decode_greedy(const hp_fwd_model *fm, const hp_ids *prompts, size_t n, const eval_decode_options *o,
                          eval_done_fn done, void *ctx, hp_err *err)
 {
@@ -114,19 +128,24 @@ static int decode_greedy(const hp_fwd_model *fm, const hp_ids *prompts, size_t n
     int *lengths = tokens ? hp_malloc((size_t)B * sizeof *lengths, "the prompt lengths", err) : NULL;
     float *logits = lengths ? hp_malloc((size_t)B * V * sizeof *logits, "the logits", err) : NULL;
     const hp_ids **batch = logits ? hp_malloc((size_t)B * sizeof *batch, "the prompt batch", err) : NULL;
-    int rc = batch ? 0 : -1;
+    by_length *order = batch ? hp_malloc(n * sizeof *order, "the prompt order", err) : NULL;
+    int rc = order ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        order[i] = (by_length){prompts[i].n, i};
+    if (rc == 0)
+        qsort(order, n, sizeof *order, longest_first);
     size_t next = 0;
     while (rc == 0) {
         /* fill the free slots with new prompts, run as one batch */
         int k = 0;
         while (g.live + k < B && next + (size_t)k < n) {
-            batch[k] = &prompts[next + (size_t)k];
+            batch[k] = &prompts[order[next + (size_t)k].prompt];
             k++;
         }
         if (k > 0 && (rc = prefill(fm, acts, pre, batch, k, tokens, lengths, logits, err)) == 0)
             for (int j = 0; j < k && rc == 0; j++) {
                 slot *s = &g.slots[g.live];
-                s->prompt = next++;
+                s->prompt = order[next++].prompt;
                 s->out.n = 0;
                 hp_fwd_cache_copy(fm, g.cache, g.live, pre, j);
                 g.live++;
@@ -150,6 +169,7 @@ static int decode_greedy(const hp_fwd_model *fm, const hp_ids *prompts, size_t n
     }
     for (int b = 0; g.slots && b < B; b++)
         hp_ids_free(&g.slots[b].out);
+    free(order);
     free(batch);
     free(logits);
     free(lengths);

@@ -256,6 +256,7 @@ def case_bad_input():
     harness.expect_error(suite, ["eval", d, DATA, "-o", out, "--beams", 0], "--beams", status=2)
     harness.expect_error(suite, ["eval", d, "-o", out], "MODEL and at least one DATA file", status=2)
     harness.expect_error(suite, ["eval", d, DATA, "--adapter", suite.path("none"), "-o", out], "none")
+    harness.expect_error(suite, ["eval", suite.path("no-model"), DATA, "-o", out], "no-model")
     assert not os.path.exists(out)
 
 

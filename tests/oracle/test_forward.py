@@ -158,6 +158,15 @@ def case_bf16_plain():
     compare(d, "bf16-plain", lengths=(20, 9))
 
 
+def case_odd_widths():
+    """Widths that are no multiple of the kernels' 8 lanes (hidden 72, head_dim 18, MLP 180),
+    with sequences of 5 to 32 rows: the mid-row kernel's tails."""
+    d = make_model(suite, HYPLORA, "odd", *SMALL, "--dtype", "f32", "--hidden", 72, "--intermediate", 180,
+                   "--heads", 4, "--kv-heads", 2, "--seed", 6)
+    rewrite(d, lambda t: sharpen(t, rng))
+    compare(d, "odd", lengths=(13, 7), modes=STORED_CACHE_MODES)
+
+
 def case_gguf(arch):
     """gguf_writer.py's tiny models: Llama with llama.cpp's permuted q/k rows (and biases),
     Qwen2 with a tied head; F32/F16/BF16/Q8_0/Q4_0 weights, compared with the dequantised
@@ -192,6 +201,7 @@ suite.check("f32, MHA, tied head", case_f32_mha_tied)
 suite.check("f32, q/k/v bias, llama3 rope scaling, GQA 8/2: logits, hidden, padded batch",
             case_f32_bias_llama3)
 suite.check("bf16 make-model output unchanged", case_bf16_plain)
+suite.check("widths no multiple of 8, 5 to 32 rows", case_odd_widths)
 suite.check("GGUF llama: permuted q/k rows, biases, quantised weights", lambda: case_gguf("llama"))
 suite.check("GGUF qwen2: tied head, biases", lambda: case_gguf("qwen2"))
 suite.check("errors: token out of range, missing tensor, wrong shape", case_errors)
