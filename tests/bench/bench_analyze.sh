@@ -8,14 +8,14 @@
 # pass of a 1B model over every item would take over an hour here); recommend. Beside it, in
 # the same run, the same work as the three commands run one after the other (freq, norms,
 # delta --layers all), each reading and tokenizing the data again and norms reading /freq
-# back from the report. Medians of BENCH_REPEAT runs (3).
+# back from the report. Medians of BENCH_REPEAT runs (2).
 #   tests/bench/bench_analyze.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-$(scripts/setup release)}
 hyplora=$build/cli/hyplora
 work=.cache/bench
-repeat=${BENCH_REPEAT:-3}
+repeat=${BENCH_REPEAT:-2}
 limit=${BENCH_ANALYZE_LIMIT:-64}
 mkdir -p "$work"
 # shellcheck source=tests/bench/lib.sh
