@@ -390,6 +390,8 @@ static int decode_beams(const hp_fwd_model *fm, const hp_ids *prompts, size_t n,
 int eval_decode(const hp_fwd_model *fm, const hp_ids *prompts, size_t n, const eval_decode_options *o,
                 eval_done_fn done, void *ctx, hp_err *err)
 {
+    if (n == 0) /* every output was made before (a resumed run) */
+        return 0;
     if (o->max_new == 0) { /* nothing to generate: every output is empty */
         for (size_t i = 0; i < n; i++) {
             int rc = done(i, NULL, 0, ctx, err);

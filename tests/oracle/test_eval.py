@@ -219,7 +219,8 @@ def case_resume():
     assert "run the same command again" in err, err
     assert not os.path.exists(out), "an interrupted run wrote the results file"
     with open(partial) as f:
-        n_done = f.read().count("\n") - 1
+        lines = f.read().split("\n")
+    header, n_done = lines[0], len(lines) - 2
     assert 2 <= n_done < 40, n_done
     with open(partial, "a") as f:
         f.write('{"dataset": "mawps", "index": 39, "outp')  # killed while writing
@@ -231,6 +232,16 @@ def case_resume():
     with open(out) as f, open(whole) as g:
         a, b = json.load(f), json.load(g)
     assert a["items"] == b["items"] and a["datasets"] == b["datasets"], "the resumed run differs"
+    # stopped after the last output but before the results file: the rerun decodes nothing
+    done = suite.path("done.json")
+    with open(done + ".partial", "w") as f:
+        f.write(header + "\n")
+        for it in b["items"]:
+            f.write(json.dumps({"dataset": it["dataset"], "index": it["index"], "output": it["output"]}) + "\n")
+    r = suite.ok(*args[1:-1], done)
+    assert "40 of 40 items done" in r.err, r.err
+    with open(done) as f:
+        assert json.load(f)["items"] == b["items"]
     print("     interrupted after %d of 40 items, resumed to the uninterrupted results" % n_done)
 
 
