@@ -423,6 +423,19 @@ static void print_summary(const delta_run *r)
         print_layers(&r->layers);
 }
 
+/* One more --data file: kept, and named in r->data (the files joined by ", "). False when
+ * there are DELTA_MAX_DATA already. */
+static bool add_data(delta_run *r, const char *path)
+{
+    if (r->n_data == DELTA_MAX_DATA)
+        return false;
+    size_t used = strlen(r->data_joined);
+    r->data_files[r->n_data++] = path;
+    snprintf(r->data_joined + used, sizeof r->data_joined - used, "%s%s", used ? ", " : "", path);
+    r->data = r->data_joined;
+    return true;
+}
+
 /* Measures, prints the summary and writes the report: the command after its options. */
 static int execute(delta_run *r, hp_err *err)
 {
@@ -566,12 +579,8 @@ int cmd_delta(int argc, char **argv)
             r.name = optarg;
             break;
         case O_DATA:
-            if (r.n_data == DELTA_MAX_DATA)
+            if (!add_data(&r, optarg))
                 return cli_usage_error("delta", "at most %d --data files", DELTA_MAX_DATA);
-            r.data_files[r.n_data++] = optarg;
-            r.data = r.data_joined;
-            size_t used = strlen(r.data_joined);
-            snprintf(r.data_joined + used, sizeof r.data_joined - used, "%s%s", used ? ", " : "", optarg);
             break;
         case O_FIELD:
             r.field = optarg;
@@ -704,12 +713,9 @@ int delta_stage_run(const delta_stage *s, hp_err *err)
     r.out = s->out;
     r.name = "embeddings";
     snprintf(r.layers_name, sizeof r.layers_name, "layers");
-    for (int i = 0; i < s->n_data && i < DELTA_MAX_DATA; i++) {
-        size_t used = strlen(r.data_joined);
-        r.data_files[r.n_data++] = s->data_files[i];
-        snprintf(r.data_joined + used, sizeof r.data_joined - used, "%s%s", used ? ", " : "", s->data_files[i]);
-    }
-    r.data = r.data_joined;
+    for (int i = 0; i < s->n_data; i++)
+        if (!add_data(&r, s->data_files[i]))
+            return hp_fail(err, "at most %d data files", DELTA_MAX_DATA);
     int rc = execute(&r, err);
     r.tok = NULL; /* the caller's */
     run_free(&r);
