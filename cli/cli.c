@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "dist.h"
 
 #include <stdarg.h>
 #include <errno.h>
@@ -12,6 +13,8 @@ cli_globals g_cli = {.threads = 0, .verbosity = 1};
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
+    if (g_dist.rank != 0) /* every rank parsed the same command line: one message is enough */
+        return EXIT_USAGE;
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "hyplora%s%s: ", cmd ? " " : "", cmd ? cmd : "");
@@ -23,13 +26,16 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 
 int cli_fail(const hp_err *err)
 {
-    fprintf(stderr, "hyplora: error: %s\n", err->msg);
+    if (g_dist.size > 1)
+        fprintf(stderr, "hyplora: error: rank %d: %s\n", g_dist.rank, err->msg);
+    else
+        fprintf(stderr, "hyplora: error: %s\n", err->msg);
     return EXIT_FAIL;
 }
 
 void cli_note(const char *fmt, ...)
 {
-    if (g_cli.verbosity < 1)
+    if (g_cli.verbosity < 1 || g_dist.rank != 0)
         return;
     va_list ap;
     va_start(ap, fmt);
@@ -81,7 +87,7 @@ hp_progress *cli_progress_begin(cli_progress *p, const char *label)
     p->base.update = progress_update;
     p->label = label;
     p->start = cli_now();
-    p->active = g_cli.verbosity > 0 && isatty(STDERR_FILENO);
+    p->active = g_cli.verbosity > 0 && g_dist.rank == 0 && isatty(STDERR_FILENO);
     return &p->base;
 }
 

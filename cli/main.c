@@ -5,30 +5,32 @@
 #include <string.h>
 
 #include "cli.h"
+#include "dist.h"
 
 typedef struct command {
     const char *name;
     int (*run)(int argc, char **argv);
     const char *summary;
+    bool ranks; /* splits its work over the ranks of an mpirun job (docs/distributed.md) */
 } command;
 
 static const command COMMANDS[] = {
-    {"info", cmd_info, "describe a model, GGUF file or word-vector file (config, tensors, tokenizer)"},
-    {"tensor", cmd_tensor, "export one tensor of a model as a float32 .npy file"},
-    {"freq", cmd_freq, "count the tokens (or words) of a corpus and fit the power law of the counts"},
-    {"norms", cmd_norms, "embedding norms against token frequency: correlations, bins, word groups, PCA"},
-    {"delta", cmd_delta, "Gromov δ-hyperbolicity of embeddings, word vectors, a distance matrix or a graph"},
-    {"powerlaw", cmd_powerlaw, "fit a power law to a list of numbers (CSN method, bootstrap p, alternatives)"},
-    {"analyze", cmd_analyze, "freq, norms and δ of every layer on data into one report, then a HypLoRA plan (/recommend)"},
-    {"plot", cmd_plot, "draw gnuplot charts (PNG, SVG) of the groups of a report"},
-    {"make-model", cmd_make_model, "write a random Llama-architecture checkpoint in the Hugging Face layout"},
-    {"generate", cmd_generate, "continue a prompt with a model (greedy or sampled), streaming the text"},
-    {"loss", cmd_loss, "mean token cross-entropy of a model on instruction data (Alpaca template)"},
-    {"train", cmd_train, "fine-tune LoRA or HypLoRA adapters on instruction data (PEFT directory out)"},
-    {"pretrain", cmd_pretrain, "train a Llama-architecture model from random weights on text (HF directory out)"},
-    {"eval", cmd_eval, "accuracy on the paper's benchmarks: decode, extract each answer, score (JSON out)"},
-    {"merge", cmd_merge, "fold a LoRA adapter into the model's weights (HypLoRA cannot be merged)"},
-    {"tokenize", cmd_tokenize, "text to token ids (or back) with a tokenizer.json, GPT-2 vocab or GGUF"},
+    {"info", cmd_info, "describe a model, GGUF file or word-vector file (config, tensors, tokenizer)", false},
+    {"tensor", cmd_tensor, "export one tensor of a model as a float32 .npy file", false},
+    {"freq", cmd_freq, "count the tokens (or words) of a corpus and fit the power law of the counts", false},
+    {"norms", cmd_norms, "embedding norms against token frequency: correlations, bins, word groups, PCA", false},
+    {"delta", cmd_delta, "Gromov δ-hyperbolicity of embeddings, word vectors, a distance matrix or a graph", false},
+    {"powerlaw", cmd_powerlaw, "fit a power law to a list of numbers (CSN method, bootstrap p, alternatives)", false},
+    {"analyze", cmd_analyze, "freq, norms and δ of every layer on data into one report, then a HypLoRA plan (/recommend)", false},
+    {"plot", cmd_plot, "draw gnuplot charts (PNG, SVG) of the groups of a report", false},
+    {"make-model", cmd_make_model, "write a random Llama-architecture checkpoint in the Hugging Face layout", false},
+    {"generate", cmd_generate, "continue a prompt with a model (greedy or sampled), streaming the text", false},
+    {"loss", cmd_loss, "mean token cross-entropy of a model on instruction data (Alpaca template)", false},
+    {"train", cmd_train, "fine-tune LoRA or HypLoRA adapters on instruction data (PEFT directory out)", true},
+    {"pretrain", cmd_pretrain, "train a Llama-architecture model from random weights on text (HF directory out)", true},
+    {"eval", cmd_eval, "accuracy on the paper's benchmarks: decode, extract each answer, score (JSON out)", false},
+    {"merge", cmd_merge, "fold a LoRA adapter into the model's weights (HypLoRA cannot be merged)", false},
+    {"tokenize", cmd_tokenize, "text to token ids (or back) with a tokenizer.json, GPT-2 vocab or GGUF", false},
 };
 #define N_COMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
 
@@ -103,6 +105,8 @@ int main(int argc, char **argv)
         print_help();
         return EXIT_USAGE;
     }
+    if (dist_init(&argc, &argv) != 0)
+        return EXIT_FAIL;
     hp_blas_setup(g_cli.threads);
     const char *name = argv[1];
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
@@ -110,11 +114,16 @@ int main(int argc, char **argv)
         return EXIT_OK;
     }
     if (strcmp(name, "--version") == 0) {
-        printf("hyplora %s\n", HYPLORA_VERSION);
+        const char *mpi = dist_library();
+        printf("hyplora %s (%s%s)\n", HYPLORA_VERSION, mpi ? "MPI: " : "without MPI", mpi ? mpi : "");
         return EXIT_OK;
     }
     for (size_t i = 0; i < N_COMMANDS; i++)
-        if (strcmp(name, COMMANDS[i].name) == 0)
-            return COMMANDS[i].run(argc - 1, argv + 1);
-    return cli_usage_error(NULL, "'%s' is not a command", name);
+        if (strcmp(name, COMMANDS[i].name) == 0) {
+            if (g_dist.size > 1 && !COMMANDS[i].ranks)
+                return dist_finish(cli_usage_error(name, "this command runs as one process: start it without mpirun "
+                                                         "(docs/distributed.md lists the commands that use ranks)"));
+            return dist_finish(COMMANDS[i].run(argc - 1, argv + 1));
+        }
+    return dist_finish(cli_usage_error(NULL, "'%s' is not a command", name));
 }

@@ -1,16 +1,23 @@
-/* One optimiser step of adapter training or pretraining (hyplora/train_step.h). */
+/* One optimiser step of adapter training or pretraining (hyplora/train_step.h): the
+ * micro-batches' gradients summed (hp_*_accumulate), then their mean, the clips and the
+ * update (hp_*_apply). A data-parallel run sums the gradients over its processes between
+ * the two; hp_*_step is both halves for one process. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hyplora/train_step.h"
 
-/* The sums of the micro-batches' gradients become their mean. */
-static void mean_of(float *grads, size_t n, int n_micro)
+/* The sums of the micro-batches' gradients and losses become their means. */
+static int mean_of(float *grads, size_t n, int n_micro, hp_train_stats *st, hp_err *err)
 {
+    if (n_micro < 1)
+        return hp_fail(err, "a training step needs at least one micro-batch");
     float scale = 1.0f / (float)n_micro;
     for (size_t i = 0; i < n; i++)
         grads[i] *= scale;
+    st->loss /= n_micro;
+    return 0;
 }
 
 /* The global norm of the gradients (st->grad_norm), and the clip. */
@@ -24,37 +31,47 @@ static int norm_and_clip(float *grads, size_t n, const hp_train_options *o, hp_t
     return 0;
 }
 
-int hp_train_step(hp_fwd_model *fm, hp_fwd_acts *acts, hp_bwd_work *w, hp_adapter_set *set, hp_optim *opt,
-                  const hp_train_batch *micro, int n_micro, const hp_train_options *o, uint64_t seed,
-                  hp_train_stats *st, hp_err *err)
+static int micro_index(const int *index, int i)
+{
+    return index ? index[i] : i;
+}
+
+int hp_train_accumulate(hp_fwd_model *fm, hp_fwd_acts *acts, hp_bwd_work *w, hp_adapter_set *set,
+                        const hp_train_batch *micro, const int *index, int n_micro, uint64_t seed, hp_train_stats *st,
+                        hp_err *err)
 {
     memset(st, 0, sizeof *st);
-    if (n_micro < 1)
-        return hp_fail(err, "a training step needs at least one micro-batch");
     memset(set->grads, 0, set->n_params * sizeof *set->grads);
     int lowest = hp_adapter_set_lowest(set, fm->config.n_layers);
     acts->train = true;
     for (int i = 0; i < n_micro; i++) {
         const hp_train_batch *b = &micro[i];
-        acts->dropout_seed = seed * 0x9e3779b97f4a7c15ull + (uint64_t)i;
+        acts->dropout_seed = seed * 0x9e3779b97f4a7c15ull + (uint64_t)micro_index(index, i);
         double loss;
         size_t count;
         if (hp_fwd_run(fm, acts, NULL, b->tokens, b->lengths, b->B, b->T, NULL, NULL, err) ||
             hp_bwd_loss(fm, acts, b->tokens, b->targets, b->lengths, b->B, b->T, lowest, NULL, w, &loss, &count, err)) {
             acts->train = false;
-            return hp_failctx(err, "micro-batch %d", i);
+            return hp_failctx(err, "micro-batch %d", micro_index(index, i));
         }
-        st->loss += loss / n_micro;
+        st->loss += loss;
         st->n_targets += count;
     }
     acts->train = false;
-    mean_of(set->grads, set->n_params, n_micro);
-    if (o->k_grad_clip > 0)
-        for (size_t i = 0; i < set->n; i++) {
-            float *dk = set->a[i].dk;
-            if (dk)
-                *dk = (float)fmax(-o->k_grad_clip, fmin(o->k_grad_clip, *dk));
-        }
+    return 0;
+}
+
+int hp_train_apply(hp_adapter_set *set, hp_optim *opt, int n_micro, const hp_train_options *o, hp_train_stats *st,
+                   hp_err *err)
+{
+    if (mean_of(set->grads, set->n_params, n_micro, st, err))
+        return -1;
+    /* the released form clips each dk of the mean gradient, before the global norm */
+    for (size_t i = 0; o->k_grad_clip > 0 && i < set->n; i++) {
+        float *dk = set->a[i].dk;
+        if (dk)
+            *dk = (float)fmax(-o->k_grad_clip, fmin(o->k_grad_clip, *dk));
+    }
     if (norm_and_clip(set->grads, set->n_params, o, st, err))
         return -1;
     hp_optim_begin_step(opt);
@@ -68,13 +85,21 @@ int hp_train_step(hp_fwd_model *fm, hp_fwd_acts *acts, hp_bwd_work *w, hp_adapte
     return 0;
 }
 
-int hp_pretrain_step(hp_fwd_model *fm, hp_fwd_acts *acts, hp_bwd_work *w, float *grads, hp_optim *opt,
-                     const hp_train_batch *micro, int n_micro, const hp_train_options *o, hp_train_stats *st,
-                     hp_err *err)
+int hp_train_step(hp_fwd_model *fm, hp_fwd_acts *acts, hp_bwd_work *w, hp_adapter_set *set, hp_optim *opt,
+                  const hp_train_batch *micro, int n_micro, const hp_train_options *o, uint64_t seed,
+                  hp_train_stats *st, hp_err *err)
 {
-    memset(st, 0, sizeof *st);
     if (n_micro < 1)
         return hp_fail(err, "a training step needs at least one micro-batch");
+    return hp_train_accumulate(fm, acts, w, set, micro, NULL, n_micro, seed, st, err) ||
+                   hp_train_apply(set, opt, n_micro, o, st, err)
+               ? -1 : 0;
+}
+
+int hp_pretrain_accumulate(hp_fwd_model *fm, hp_fwd_acts *acts, hp_bwd_work *w, float *grads,
+                           const hp_train_batch *micro, const int *index, int n_micro, hp_train_stats *st, hp_err *err)
+{
+    memset(st, 0, sizeof *st);
     hp_bwd_layer_grads *lg = hp_malloc((size_t)fm->config.n_layers * sizeof *lg, "the gradient views", err);
     if (!lg)
         return -1;
@@ -88,17 +113,20 @@ int hp_pretrain_step(hp_fwd_model *fm, hp_fwd_acts *acts, hp_bwd_work *w, float 
         size_t count;
         if (hp_fwd_run(fm, acts, NULL, b->tokens, b->lengths, b->B, b->T, NULL, NULL, err) ||
             hp_bwd_loss(fm, acts, b->tokens, b->targets, b->lengths, b->B, b->T, 0, &g, w, &loss, &count, err)) {
-            rc = hp_failctx(err, "micro-batch %d", i);
+            rc = hp_failctx(err, "micro-batch %d", micro_index(index, i));
             break;
         }
-        st->loss += loss / n_micro;
+        st->loss += loss;
         st->n_targets += count;
     }
     free(lg);
-    if (rc)
-        return -1;
-    mean_of(grads, fm->n_params, n_micro);
-    if (norm_and_clip(grads, fm->n_params, o, st, err))
+    return rc;
+}
+
+int hp_pretrain_apply(hp_fwd_model *fm, float *grads, hp_optim *opt, int n_micro, const hp_train_options *o,
+                      hp_train_stats *st, hp_err *err)
+{
+    if (mean_of(grads, fm->n_params, n_micro, st, err) || norm_and_clip(grads, fm->n_params, o, st, err))
         return -1;
     hp_optim_begin_step(opt);
     for (size_t i = 0; i < fm->n_tensors; i++) {
@@ -108,4 +136,15 @@ int hp_pretrain_step(hp_fwd_model *fm, hp_fwd_acts *acts, hp_bwd_work *w, float 
                         t->offset, n);
     }
     return 0;
+}
+
+int hp_pretrain_step(hp_fwd_model *fm, hp_fwd_acts *acts, hp_bwd_work *w, float *grads, hp_optim *opt,
+                     const hp_train_batch *micro, int n_micro, const hp_train_options *o, hp_train_stats *st,
+                     hp_err *err)
+{
+    if (n_micro < 1)
+        return hp_fail(err, "a training step needs at least one micro-batch");
+    return hp_pretrain_accumulate(fm, acts, w, grads, micro, NULL, n_micro, st, err) ||
+                   hp_pretrain_apply(fm, grads, opt, n_micro, o, st, err)
+               ? -1 : 0;
 }

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "dist.h"
 #include "hf_dir.h"
 #include "pretrain_data.h"
 #include "train_state.h"
@@ -224,7 +225,8 @@ typedef struct run {
     hp_fwd_acts *acts;
     hp_bwd_work *work;
     int32_t *tokens, *targets; /* [n_micro * micro * T] */
-    hp_train_batch *mb;
+    hp_train_batch *mb;        /* this rank's micro-batches of the step */
+    int *index;                /* [n_micro]: each one's place among the step's micro-batches */
     size_t *order;             /* the epoch order_epoch's order of the training sequences */
     int64_t order_epoch;
     char path[2][4200];        /* checkpoint, log */
@@ -346,7 +348,8 @@ static int setup(run *r, hp_err *err)
         !(r->work = hp_bwd_work_new(r->fm, micro, T, err)) ||
         !(r->tokens = hp_malloc((size_t)n_micro * per * sizeof *r->tokens, "the token batch", err)) ||
         !(r->targets = hp_malloc((size_t)n_micro * per * sizeof *r->targets, "the target batch", err)) ||
-        !(r->mb = hp_malloc((size_t)n_micro * sizeof *r->mb, "the micro-batches", err)))
+        !(r->mb = hp_malloc((size_t)n_micro * sizeof *r->mb, "the micro-batches", err)) ||
+        !(r->index = hp_malloc((size_t)n_micro * sizeof *r->index, "the micro-batches", err)))
         return -1;
     return 0;
 }
@@ -359,6 +362,8 @@ static double validation_loss(void *ctx, hp_err *err)
     double nll = 0;
     size_t count = 0;
     for (size_t i = 0; i < r->n_val; i += (size_t)micro) {
+        if (!dist_mine(i / (size_t)micro)) /* the micro-batches are split over the ranks */
+            continue;
         int B = (int)(r->n_val - i < (size_t)micro ? r->n_val - i : (size_t)micro);
         for (int b = 0; b < B; b++)
             pretrain_data_sequence(&r->d, r->val[i + (size_t)b], r->tokens + (size_t)b * T,
@@ -371,7 +376,9 @@ static double validation_loss(void *ctx, hp_err *err)
         nll += loss * (double)n;
         count += n;
     }
-    return nll / (double)count;
+    double sums[2] = {nll, (double)count};
+    dist_sum_f64(sums, 2);
+    return sums[0] / sums[1];
 }
 
 /* Writes the checkpoint, the model's weights and the log (each file atomically). */
@@ -400,9 +407,10 @@ static int save(void *ctx, int64_t step, hp_err *err)
     return rc;
 }
 
-/* Fills r->mb with the micro-batches of step `step` (the epoch's order of the training
- * sequences from the seed and the epoch alone); returns their number. */
-static int step_batches(run *r, int64_t step, int64_t *order_epoch, size_t *order)
+/* Fills r->mb with this rank's micro-batches of step `step` (the epoch's order of the
+ * training sequences from the seed and the epoch alone; the micro-batches dealt to the
+ * ranks in turn); returns the step's micro-batches, *n_mine this rank's. */
+static int step_batches(run *r, int64_t step, int64_t *order_epoch, size_t *order, int *n_mine)
 {
     const pretrain_opts *o = r->o;
     int64_t epoch = step / r->per_epoch;
@@ -413,14 +421,18 @@ static int step_batches(run *r, int64_t step, int64_t *order_epoch, size_t *orde
     }
     size_t first = (size_t)(step % r->per_epoch) * (size_t)o->batch;
     size_t n = r->n_train - first < (size_t)o->batch ? r->n_train - first : (size_t)o->batch;
-    int n_micro = 0, micro = (int)o->micro, T = o->context;
+    int n_micro = 0, m = 0, micro = (int)o->micro, T = o->context;
     for (size_t i = 0; i < n; i += (size_t)micro, n_micro++) {
+        if (!dist_mine((size_t)n_micro))
+            continue;
         int B = (int)(n - i < (size_t)micro ? n - i : (size_t)micro);
-        int32_t *tk = r->tokens + (size_t)n_micro * micro * T, *tg = r->targets + (size_t)n_micro * micro * T;
+        int32_t *tk = r->tokens + (size_t)m * micro * T, *tg = r->targets + (size_t)m * micro * T;
         for (int b = 0; b < B; b++)
             pretrain_data_sequence(&r->d, order[first + i + (size_t)b], tk + (size_t)b * T, tg + (size_t)b * T);
-        r->mb[n_micro] = (hp_train_batch){tk, tg, NULL, B, T};
+        r->index[m] = n_micro;
+        r->mb[m++] = (hp_train_batch){tk, tg, NULL, B, T};
     }
+    *n_mine = m;
     return n_micro;
 }
 
@@ -429,17 +441,20 @@ static int step_fn(void *ctx, int64_t step, double *lr, hp_train_stats *st, size
 {
     run *r = ctx;
     const pretrain_opts *o = r->o;
-    int n_micro = step_batches(r, step, &r->order_epoch, r->order);
+    int n_mine, n_micro = step_batches(r, step, &r->order_epoch, r->order, &n_mine);
     hp_train_options to = {.weight_decay = o->weight_decay, .clip = o->clip};
     to.lr = *lr = hp_lr_at(HP_SCHEDULE_COSINE, step, r->total, o->warmup, o->lr);
-    int rc = hp_pretrain_step(r->fm, r->acts, r->work, r->grads, &r->opt, r->mb, n_micro, &to, st, err);
+    if (hp_pretrain_accumulate(r->fm, r->acts, r->work, r->grads, r->mb, r->index, n_mine, st, err))
+        return -1;
     *tokens = st->n_targets;
-    return rc;
+    train_step_sum(r->grads, r->fm->n_params, st, tokens);
+    return hp_pretrain_apply(r->fm, r->grads, &r->opt, n_micro, &to, st, err);
 }
 
 static void run_free(run *r)
 {
     free(r->order);
+    free(r->index);
     free(r->mb);
     free(r->targets);
     free(r->tokens);
@@ -485,13 +500,15 @@ static int pretrain(run *r, hp_err *err)
         setup(r, err))
         return -1;
     int64_t start = 0;
-    if (o->resume && train_checkpoint_load(r->path[P_CHECKPOINT], "model", r->fm->params, r->fm->n_params, &r->opt,
-                                           &r->log, &r->settings, &start, err))
+    if (o->resume && g_dist.rank == 0 &&
+        train_checkpoint_load(r->path[P_CHECKPOINT], "model", r->fm->params, r->fm->n_params, &r->opt, &r->log,
+                              &r->settings, &start, err))
         return -1;
-    if (hp_make_dirs(o->out, err))
+    if (train_share_state(&r->settings, r->fm->params, r->fm->n_params, &r->opt, &start, "the model's weights", err))
         return -1;
     hp_config c = model_config(r);
-    if (hf_write_config(o->out, &c, o->dtype, err) || hf_copy_tokenizer(r->tokenizer_json, o->out, err))
+    if (g_dist.rank == 0 && (hp_make_dirs(o->out, err) || hf_write_config(o->out, &c, o->dtype, err) ||
+                             hf_copy_tokenizer(r->tokenizer_json, o->out, err)))
         return -1;
     printf("model: %zu parameters (%d layers, hidden %d, intermediate %d, heads %d/%d, vocabulary %d%s)\n",
            r->fm->n_params, c.n_layers, c.hidden_size, c.intermediate_size, c.n_heads, c.n_kv_heads, c.vocab_size,
@@ -501,6 +518,7 @@ static int pretrain(run *r, hp_err *err)
            r->d.n_docs, r->d.ids.n, r->n_train, r->n_val, o->context, unigram_entropy(r));
     printf("steps: %lld (%lld per epoch) of %ld sequences in micro-batches of %ld\n", (long long)r->total,
            (long long)r->per_epoch, o->batch, o->micro);
+    train_print_ranks(o->batch, o->micro);
     fflush(stdout);
     train_loop l = {.command = "pretrain", .written = "the checkpoint, model and log", .out = o->out,
                     .files = "config.json, model.safetensors, tokenizer.json, train_log.h5, checkpoint.safetensors",
@@ -513,7 +531,7 @@ static int pretrain(run *r, hp_err *err)
         return -1;
     if (start >= r->total) {
         if (r->total == 0) /* --steps 0: the initial model */
-            return save(r, 0, err);
+            return g_dist.rank == 0 ? save(r, 0, err) : 0;
         printf("the run in %s is complete\n", o->out);
         return 0;
     }

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "dist.h"
 #include "instruct_data.h"
 #include "model_session.h"
 #include "train_plan.h"
@@ -300,7 +301,8 @@ typedef struct run {
     int32_t *tokens, *targets;  /* [n_micro * micro * T] */
     int *lengths;               /* [n_micro * micro] */
     float *logits;              /* [micro * T * vocab], for the validation loss */
-    hp_train_batch *mb;
+    hp_train_batch *mb;         /* this rank's micro-batches of the step */
+    int *index;                 /* [n_micro]: each one's place among the step's micro-batches */
     instruct_item **order;      /* the epoch order_epoch's order of the training items */
     int64_t order_epoch;
     char path[3][4200];         /* checkpoint, log, adapter dir (= out) */
@@ -425,6 +427,7 @@ static int setup(run *r, hp_err *err)
         !(r->targets = hp_malloc((size_t)n_micro * per * sizeof *r->targets, "the target batch", err)) ||
         !(r->lengths = hp_malloc((size_t)n_micro * micro * sizeof *r->lengths, "the lengths", err)) ||
         !(r->mb = hp_malloc((size_t)n_micro * sizeof *r->mb, "the micro-batches", err)) ||
+        !(r->index = hp_malloc((size_t)n_micro * sizeof *r->index, "the micro-batches", err)) ||
         (r->n_val && !(r->logits = hp_malloc(per * (size_t)V * sizeof *r->logits, "the validation logits", err))))
         return -1;
     return 0;
@@ -437,6 +440,8 @@ static double validation_loss(void *ctx, hp_err *err)
     double nll = 0;
     size_t count = 0;
     for (size_t i = 0; i < r->n_val; i += (size_t)micro) {
+        if (!dist_mine(i / (size_t)micro)) /* the micro-batches are split over the ranks */
+            continue;
         int B = (int)(r->n_val - i < (size_t)micro ? r->n_val - i : (size_t)micro);
         for (int b = 0; b < B; b++)
             r->val[i + b]->nll = 0, r->val[i + b]->targets = 0;
@@ -445,7 +450,9 @@ static double validation_loss(void *ctx, hp_err *err)
         for (int b = 0; b < B; b++)
             nll += r->val[i + b]->nll, count += r->val[i + b]->targets;
     }
-    return nll / (double)count;
+    double sums[2] = {nll, (double)count};
+    dist_sum_f64(sums, 2);
+    return sums[0] / sums[1];
 }
 
 /* Writes the checkpoint, the adapter and the log (each file atomically). */
@@ -474,11 +481,14 @@ static int save(void *ctx, int64_t step, hp_err *err)
     return rc;
 }
 
-/* Fills r->mb with the micro-batches of step `step`: the epoch's order of the training
- * items (the split's order shuffled by the seed and the epoch alone, so a resumed run finds
- * it from the step) cut into batches, the last batch of an epoch possibly smaller, and each
- * batch into micro-batches. Returns their number; *tokens gets the non-padding positions. */
-static int step_batches(run *r, int64_t step, int64_t *order_epoch, instruct_item **order, size_t *tokens)
+/* Fills r->mb with this rank's micro-batches of step `step`: the epoch's order of the
+ * training items (the split's order shuffled by the seed and the epoch alone, so a resumed
+ * run finds it from the step) cut into batches, the last batch of an epoch possibly
+ * smaller, each batch into micro-batches, and those dealt to the ranks in turn, so the step
+ * is the same at any rank count. Returns the step's micro-batches, *n_mine this rank's;
+ * *tokens gets the non-padding positions of this rank's. */
+static int step_batches(run *r, int64_t step, int64_t *order_epoch, instruct_item **order, int *n_mine,
+                        size_t *tokens)
 {
     const train_opts *o = r->o;
     int64_t epoch = step / r->per_epoch;
@@ -489,18 +499,22 @@ static int step_batches(run *r, int64_t step, int64_t *order_epoch, instruct_ite
     }
     size_t first = (size_t)(step % r->per_epoch) * (size_t)o->batch;
     size_t n = r->n_train - first < (size_t)o->batch ? r->n_train - first : (size_t)o->batch;
-    int n_micro = 0, micro = (int)o->micro;
+    int n_micro = 0, m = 0, micro = (int)o->micro;
     size_t per = (size_t)micro * (size_t)r->T;
     *tokens = 0;
     for (size_t i = 0; i < n; i += (size_t)micro, n_micro++) {
+        if (!dist_mine((size_t)n_micro))
+            continue;
         int B = (int)(n - i < (size_t)micro ? n - i : (size_t)micro);
-        int32_t *tk = r->tokens + (size_t)n_micro * per, *tg = r->targets + (size_t)n_micro * per;
-        int *len = r->lengths + (size_t)n_micro * micro;
+        int32_t *tk = r->tokens + (size_t)m * per, *tg = r->targets + (size_t)m * per;
+        int *len = r->lengths + (size_t)m * micro;
         int T = instruct_batch(order + first + i, B, tk, tg, len);
-        r->mb[n_micro] = (hp_train_batch){tk, tg, len, B, T};
+        r->index[m] = n_micro;
+        r->mb[m++] = (hp_train_batch){tk, tg, len, B, T};
         for (int b = 0; b < B; b++)
             *tokens += (size_t)len[b];
     }
+    *n_mine = m;
     return n_micro;
 }
 
@@ -521,6 +535,7 @@ static void print_plan(const run *r)
         printf(", %zu left out (no target token within the cutoff)", r->n_no_target);
     printf("\nsteps: %lld (%lld per epoch) of %ld items in micro-batches of %ld\n", (long long)r->total,
            (long long)r->per_epoch, o->batch, o->micro);
+    train_print_ranks(o->batch, o->micro);
     fflush(stdout);
 }
 
@@ -529,16 +544,20 @@ static int step_fn(void *ctx, int64_t step, double *lr, hp_train_stats *st, size
 {
     run *r = ctx;
     const train_opts *o = r->o;
-    int n_micro = step_batches(r, step, &r->order_epoch, r->order, tokens);
+    int n_mine, n_micro = step_batches(r, step, &r->order_epoch, r->order, &n_mine, tokens);
     hp_train_options to = {.weight_decay = o->weight_decay, .clip = o->clip, .k_grad_clip = o->k_grad_clip};
     to.lr = *lr = hp_lr_at(o->schedule, step, r->total, o->warmup, o->lr);
     uint64_t step_seed = train_stream(o->seed, (1ull << 40) + (uint64_t)step); /* the step's dropout masks */
-    return hp_train_step(r->s.fm, r->acts, r->work, &r->set, &r->opt, r->mb, n_micro, &to, step_seed, st, err);
+    if (hp_train_accumulate(r->s.fm, r->acts, r->work, &r->set, r->mb, r->index, n_mine, step_seed, st, err))
+        return -1;
+    train_step_sum(r->set.grads, r->set.n_params, st, tokens);
+    return hp_train_apply(&r->set, &r->opt, n_micro, &to, st, err);
 }
 
 static void run_free(run *r)
 {
     free(r->order);
+    free(r->index);
     free(r->mb);
     free(r->logits);
     free(r->lengths);
@@ -569,17 +588,19 @@ static int train(run *r, train_opts *o, hp_err *err)
         train_plan_from_report(&o->plan, r->s.fm->config.n_layers, err) || load_data(r, err) || setup(r, err))
         return -1;
     int64_t start = 0;
-    if (o->resume && train_checkpoint_load(r->path[P_CHECKPOINT], "adapters", r->set.params, r->set.n_params, &r->opt,
-                                           &r->log, &r->settings, &start, err))
+    if (o->resume && g_dist.rank == 0 &&
+        train_checkpoint_load(r->path[P_CHECKPOINT], "adapters", r->set.params, r->set.n_params, &r->opt, &r->log,
+                              &r->settings, &start, err))
         return -1;
-    if (hp_make_dirs(o->out, err))
+    if (train_share_state(&r->settings, r->set.params, r->set.n_params, &r->opt, &start, "the adapters", err) ||
+        (g_dist.rank == 0 && hp_make_dirs(o->out, err)))
         return -1;
     print_plan(r);
     if (start > 0)
         printf("resuming after step %lld of %lld\n", (long long)start, (long long)r->total);
     if (start >= r->total) {
         if (r->total == 0) /* --steps 0: the initial adapter */
-            return save(r, 0, err);
+            return g_dist.rank == 0 ? save(r, 0, err) : 0;
         printf("the run in %s is complete\n", o->out);
         return 0;
     }

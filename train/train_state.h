@@ -105,9 +105,27 @@ void train_shuffle(void *v, size_t n, size_t size, uint64_t seed);
 int train_check_resume(const char *out, const char *checkpoint, bool resume, hp_err *err);
 
 /* Ctrl-C and SIGTERM: the first asks the loop to stop after the current step (the loop
- * polls train_stop_requested()), a second one kills. */
+ * polls train_stop_requested()), a second one kills. In a job of several ranks mpirun
+ * passes Ctrl-C on as SIGTERM and kills soon after: a rank then names its step and the
+ * checkpoint kept, and exits; SIGUSR1 (which mpirun forwards) stops after the step. */
 void train_catch_signals(void);
 void train_release_signals(void);
 bool train_stop_requested(void);
+
+/* Sums a data-parallel step over the ranks (dist.h; one process: nothing to add): the
+ * gradients, st's loss and target count, the tokens; and whether any rank was asked to
+ * stop, so that all stop after the same step. Each command's step calls it between
+ * accumulating and applying. */
+void train_step_sum(float *grads, size_t n, hp_train_stats *st, size_t *tokens);
+
+/* With several ranks, says how many and how a step's micro-batches are dealt to them. */
+void train_print_ranks(long batch, long micro);
+
+/* Every rank runs the same run from the same parameters: the settings' checksum (options,
+ * model shape, data digest) is compared with rank 0's; after a resume, rank 0 (which alone
+ * reads OUT) sends the parameters, the optimiser's state and *start to the others; then
+ * the parameters' checksum (what names them) is compared with rank 0's. */
+int train_share_state(const train_settings *s, float *params, size_t n, hp_optim *opt, int64_t *start,
+                      const char *what, hp_err *err);
 
 #endif

@@ -27,7 +27,8 @@ typedef struct hp_train_options {
 } hp_train_options;
 
 typedef struct hp_train_stats {
-    double loss;        /* the mean over the micro-batches of their mean token loss */
+    double loss;        /* the mean over the micro-batches of their mean token loss (the
+                           accumulate calls leave the sum, the apply calls the mean) */
     double grad_norm;   /* the global norm before clipping */
     size_t n_targets;   /* positions with a target in the step */
 } hp_train_stats;
@@ -41,6 +42,18 @@ int hp_train_step(hp_fwd_model *fm, hp_fwd_acts *acts, hp_bwd_work *w, hp_adapte
                   const hp_train_batch *micro, int n_micro, const hp_train_options *o, uint64_t seed,
                   hp_train_stats *st, hp_err *err);
 
+/* hp_train_step in two halves, for a data-parallel run that sums set->grads, st->loss and
+ * st->n_targets over its processes between them. accumulate runs this process's
+ * micro-batches, summing their gradients into set->grads and their mean losses into
+ * st->loss; index[i] is micro[i]'s place among the step's micro-batches of every process,
+ * which picks its dropout masks (NULL: i). apply takes the mean over the step's n_micro
+ * micro-batches, clips and updates. */
+int hp_train_accumulate(hp_fwd_model *fm, hp_fwd_acts *acts, hp_bwd_work *w, hp_adapter_set *set,
+                        const hp_train_batch *micro, const int *index, int n_micro, uint64_t seed, hp_train_stats *st,
+                        hp_err *err);
+int hp_train_apply(hp_adapter_set *set, hp_optim *opt, int n_micro, const hp_train_options *o, hp_train_stats *st,
+                   hp_err *err);
+
 /* The same step with every weight of the model trained (pretraining): fm's weights all in
  * its block (hp_fwd_new, or loaded with HP_FWD_WEIGHTS_F32), no adapters attached; grads a
  * block of fm->n_params floats; opt sized fm->n_params. Weight decay applies to the
@@ -48,5 +61,11 @@ int hp_train_step(hp_fwd_model *fm, hp_fwd_acts *acts, hp_bwd_work *w, hp_adapte
 int hp_pretrain_step(hp_fwd_model *fm, hp_fwd_acts *acts, hp_bwd_work *w, float *grads, hp_optim *opt,
                      const hp_train_batch *micro, int n_micro, const hp_train_options *o, hp_train_stats *st,
                      hp_err *err);
+
+/* hp_pretrain_step in two halves, as hp_train_accumulate and hp_train_apply. */
+int hp_pretrain_accumulate(hp_fwd_model *fm, hp_fwd_acts *acts, hp_bwd_work *w, float *grads,
+                           const hp_train_batch *micro, const int *index, int n_micro, hp_train_stats *st, hp_err *err);
+int hp_pretrain_apply(hp_fwd_model *fm, float *grads, hp_optim *opt, int n_micro, const hp_train_options *o,
+                      hp_train_stats *st, hp_err *err);
 
 #endif
