@@ -1,7 +1,6 @@
 /* MPI, or one process when there is none (cli/dist.h). */
 #include "dist.h"
 
-#include <limits.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +26,7 @@ static bool launched(void)
     return false;
 }
 
+#ifdef HYPLORA_MPI
 static int affinity_cores(void)
 {
     cpu_set_t set;
@@ -51,6 +51,7 @@ static void set_threads(void)
                  g_dist.local_size, g_cli.threads, online);
     }
 }
+#endif
 
 int dist_init(int *argc, char ***argv)
 {
@@ -69,14 +70,16 @@ int dist_init(int *argc, char ***argv)
     MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_dist.rank, MPI_INFO_NULL, &local);
     MPI_Comm_size(local, &g_dist.local_size);
     MPI_Comm_free(&local);
-    if (g_dist.rank != 0 && !freopen("/dev/null", "w", stdout))
+    if (g_dist.rank != 0 && !freopen("/dev/null", "w", stdout)) {
+        fprintf(stderr, "hyplora: error: rank %d: cannot send its standard output to /dev/null\n", g_dist.rank);
         return -1;
+    }
+    set_threads();
 #else
     (void)argc, (void)argv;
     if (launched())
         cli_note("this hyplora was built without MPI: under mpirun every rank runs the whole command alone");
 #endif
-    set_threads();
     return 0;
 }
 
@@ -100,50 +103,49 @@ int dist_finish(int status)
         return status;
     fflush(stdout);
     fflush(stderr);
-    if (status == EXIT_FAIL && g_dist.size > 1) /* usage errors and Ctrl-C stops happen on every rank alike */
-        MPI_Abort(MPI_COMM_WORLD, status);
+    /* A failure may be this rank's alone (usage errors and stops happen on every rank
+     * alike): leaving without MPI_Finalize makes mpirun stop the others. Not MPI_Abort: it
+     * forwards a message through PMIx that Open MPI 4.1's mpirun, already taking the job
+     * down, was seen to crash on now and then. */
+    if (status == EXIT_FAIL && g_dist.size > 1)
+        _exit(status);
     MPI_Finalize();
 #endif
     return status;
 }
 
-#ifdef HYPLORA_MPI
 /* MPI counts are ints: large buffers go in pieces. */
 #define PIECE ((size_t)1 << 28)
 
-static void sum(void *x, size_t n, size_t size, MPI_Datatype type)
+/* The in-place sum of n floats or doubles over the ranks. */
+static void sum(void *x, size_t n, bool f64)
 {
+#ifdef HYPLORA_MPI
     if (g_dist.size < 2)
         return;
+    size_t size = f64 ? sizeof(double) : sizeof(float);
     double t0 = MPI_Wtime();
     MPI_Barrier(MPI_COMM_WORLD); /* apart from the sum itself: the wait for the slowest rank */
     double t1 = MPI_Wtime();
     g_dist.waiting += t1 - t0;
-    t0 = t1;
     for (size_t i = 0; i < n; i += PIECE)
-        MPI_Allreduce(MPI_IN_PLACE, (char *)x + i * size, (int)(n - i < PIECE ? n - i : PIECE), type, MPI_SUM,
-                      MPI_COMM_WORLD);
-    g_dist.seconds += MPI_Wtime() - t0;
+        MPI_Allreduce(MPI_IN_PLACE, (char *)x + i * size, (int)(n - i < PIECE ? n - i : PIECE),
+                      f64 ? MPI_DOUBLE : MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    g_dist.seconds += MPI_Wtime() - t1;
     g_dist.bytes += n * size;
-}
+#else
+    (void)x, (void)n, (void)f64;
 #endif
+}
 
 void dist_sum_f32(float *x, size_t n)
 {
-#ifdef HYPLORA_MPI
-    sum(x, n, sizeof *x, MPI_FLOAT);
-#else
-    (void)x, (void)n;
-#endif
+    sum(x, n, false);
 }
 
 void dist_sum_f64(double *x, size_t n)
 {
-#ifdef HYPLORA_MPI
-    sum(x, n, sizeof *x, MPI_DOUBLE);
-#else
-    (void)x, (void)n;
-#endif
+    sum(x, n, true);
 }
 
 void dist_bcast(void *buf, size_t bytes)

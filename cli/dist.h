@@ -32,7 +32,8 @@ int dist_init(int *argc, char ***argv);
 const char *dist_library(void);
 
 /* Ends the job with a command's exit status: MPI_Finalize, or after a failure (EXIT_FAIL)
- * in a job of several ranks MPI_Abort, so no rank waits forever for one that stopped.
+ * in a job of several ranks an exit without it, on which mpirun stops the other ranks, so
+ * none waits forever for one that stopped.
  * Returns status. */
 int dist_finish(int status);
 

@@ -186,3 +186,12 @@ double hp_fwd_nll(const float *logits, int vocab, int32_t target)
         sum += exp((double)logits[i] - mx);
     return mx + log(sum) - (double)logits[target];
 }
+
+int32_t hp_fwd_argmax(const float *logits, int vocab)
+{
+    int32_t best = 0;
+    for (int i = 1; i < vocab; i++)
+        if (logits[i] > logits[best])
+            best = i;
+    return best;
+}

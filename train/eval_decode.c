@@ -5,15 +5,6 @@
 
 #include "eval_decode.h"
 
-static int32_t argmax(const float *logits, int V)
-{
-    int32_t best = 0;
-    for (int i = 1; i < V; i++)
-        if (logits[i] > logits[best])
-            best = i;
-    return best;
-}
-
 /* The KV cache positions a prompt may fill: the prompt and max_new tokens, at most the
  * model's context. */
 static int capacity(const hp_fwd_model *fm, const hp_ids *prompts, size_t n, int max_new, int *longest, hp_err *err)
@@ -149,7 +140,7 @@ static int decode_greedy(const hp_fwd_model *fm, const hp_ids *prompts, size_t n
                 s->out.n = 0;
                 hp_fwd_cache_copy(fm, g.cache, g.live, pre, j);
                 g.live++;
-                rc = advance(&g, s, argmax(logits + (size_t)j * V, V), lengths[j], err);
+                rc = advance(&g, s, hp_fwd_argmax(logits + (size_t)j * V, V), lengths[j], err);
                 if (rc == 1)
                     rc = finish(&g, g.live - 1, err);
             }
@@ -162,7 +153,7 @@ static int decode_greedy(const hp_fwd_model *fm, const hp_ids *prompts, size_t n
         rc = hp_fwd_decode(fm, g.cache, tokens, g.live, logits, err);
         /* from the last slot down, so the slot moved into a finished one is done already */
         for (int b = g.live - 1; b >= 0 && rc == 0; b--) {
-            rc = advance(&g, &g.slots[b], argmax(logits + (size_t)b * V, V), g.cache->len[b], err);
+            rc = advance(&g, &g.slots[b], hp_fwd_argmax(logits + (size_t)b * V, V), g.cache->len[b], err);
             if (rc == 1)
                 rc = finish(&g, b, err);
         }
@@ -220,7 +211,7 @@ static void offer(cand *top, int *n, int want, cand c)
 /* log-softmax of one logits row into out. */
 static void log_softmax(const float *logits, int V, double *out)
 {
-    double mx = logits[argmax(logits, V)], sum = 0;
+    double mx = logits[hp_fwd_argmax(logits, V)], sum = 0;
     for (int i = 0; i < V; i++)
         sum += exp((double)logits[i] - mx);
     double lse = mx + log(sum);

@@ -168,20 +168,11 @@ static int by_p_desc(const void *a, const void *b)
     return ((const cand *)a)->id - ((const cand *)b)->id;
 }
 
-static int32_t argmax(const float *logits, int V)
-{
-    int32_t best = 0;
-    for (int i = 1; i < V; i++)
-        if (logits[i] > logits[best])
-            best = i;
-    return best;
-}
-
 /* Samples from softmax(logits / T) restricted to the smallest set of most likely tokens
  * whose probabilities reach top_p (the nucleus). */
 static int32_t sample(const float *logits, int V, double T, double top_p, hp_rng *rng, cand *c)
 {
-    float mx = logits[argmax(logits, V)];
+    float mx = logits[hp_fwd_argmax(logits, V)];
     double sum = 0;
     for (int i = 0; i < V; i++) {
         c[i] = (cand){(float)exp((logits[i] - mx) / T), i};
@@ -320,7 +311,8 @@ static int generate(const gen_opts *o, const model_session *s, hp_err *err)
     streamer st = {s->tok, 0};
     bool stream = !o->json && s->tok;
     for (long i = 0; rc == 0 && i < max_new; i++) {
-        int32_t next = o->temperature > 0 ? sample(logits, V, o->temperature, o->top_p, &rng, cands) : argmax(logits, V);
+        int32_t next = o->temperature > 0 ? sample(logits, V, o->temperature, o->top_p, &rng, cands)
+                                          : hp_fwd_argmax(logits, V);
         if (next == eos && !o->ignore_eos)
             break;
         rc = hp_ids_push(&out, next, err);

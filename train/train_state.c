@@ -276,11 +276,135 @@ int train_log_write(const char *path, const train_log *g, const hp_adapter_set *
     return -1;
 }
 
+/* ---- stopping ----
+ * One process stops after the step in progress on Ctrl-C or SIGTERM, with everything saved.
+ * In a job of several ranks, mpirun answers Ctrl-C, and any rank's failure, by sending
+ * SIGTERM to every rank and SIGKILL soon after, so a rank cannot finish its step: it says
+ * which step it was in and which checkpoint is kept, and exits at once (after a save in
+ * progress, which is atomic anyway). SIGUSR1, which mpirun forwards to every rank, stops
+ * after the step there too; the ranks agree on it in train_step_sum. */
+
+static volatile sig_atomic_t g_stop, g_saving, g_down;
+static bool g_stop_agreed; /* a rank was asked to stop: all stop after this step (train_step_sum) */
+static char g_down_msg[1024];
+static size_t g_down_len;
+
+static void down_message(const train_loop *l, int64_t step, int64_t saved)
+{
+    int n;
+    if (saved > 0)
+        n = snprintf(g_down_msg, sizeof g_down_msg, "hyplora %s: rank %d: stopped by a signal during step %lld (mpirun "
+                     "stops every rank when one fails or is interrupted); the checkpoint of step %lld in %s is kept\n",
+                     l->command, g_dist.rank, (long long)step, (long long)saved, l->out);
+    else
+        n = snprintf(g_down_msg, sizeof g_down_msg, "hyplora %s: rank %d: stopped by a signal during step %lld (mpirun "
+                     "stops every rank when one fails or is interrupted); no checkpoint was written yet\n",
+                     l->command, g_dist.rank, (long long)step);
+    g_down_len = n < 0 ? 0 : (size_t)n < sizeof g_down_msg ? (size_t)n : sizeof g_down_msg - 1;
+}
+
+static _Noreturn void taken_down(int sig)
+{
+    if (write(STDERR_FILENO, g_down_msg, g_down_len) < 0) {
+        /* nothing more to say */
+    }
+    _exit(128 + sig);
+}
+
+static void on_signal(int sig)
+{
+    g_stop = sig;
+    signal(sig, SIG_DFL);
+}
+
+static void on_signal_ranks(int sig)
+{
+    if (!g_saving)
+        taken_down(sig);
+    g_down = sig;
+}
+
+static int train_save(const train_loop *l, int64_t step, hp_err *err)
+{
+    if (g_dist.rank != 0)
+        return 0;
+    g_saving = 1;
+    int rc = l->save(l->ctx, step, err);
+    g_saving = 0;
+    if (g_down)
+        taken_down(g_down);
+    return rc;
+}
+
+void train_catch_signals(void)
+{
+    void (*handler)(int) = g_dist.size > 1 ? on_signal_ranks : on_signal;
+    signal(SIGINT, handler);
+    signal(SIGTERM, handler);
+    signal(SIGUSR1, on_signal);
+}
+
+void train_release_signals(void)
+{
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGUSR1, SIG_DFL);
+}
+
+bool train_stop_requested(void)
+{
+    return g_stop != 0;
+}
+
+/* ---- several ranks (dist.h) ---- */
+
+void train_print_ranks(long batch, long micro)
+{
+    if (g_dist.size < 2)
+        return;
+    long n_micro = (batch + micro - 1) / micro;
+    printf("ranks: %d, %d threads each; a step's %ld micro-batches are dealt to them in turn\n", g_dist.size,
+           g_cli.threads, n_micro);
+    if (n_micro < g_dist.size)
+        cli_note("%d of the %d ranks get no micro-batch: raise --batch or lower --micro-batch",
+                 g_dist.size - (int)n_micro, g_dist.size);
+}
+
+void train_step_sum(float *grads, size_t n, hp_train_stats *st, size_t *tokens)
+{
+    double sums[4] = {st->loss, (double)st->n_targets, (double)*tokens, g_stop != 0};
+    dist_sum_f64(sums, 4);
+    dist_sum_f32(grads, n);
+    st->loss = sums[0];
+    st->n_targets = (size_t)sums[1];
+    *tokens = (size_t)sums[2];
+    g_stop_agreed = sums[3] > 0;
+}
+
+int train_share_state(const train_settings *s, float *params, size_t n, hp_optim *opt, int64_t *start,
+                      const char *what, hp_err *err)
+{
+    uint64_t h = 0; /* the settings as one string: the options, the model's shape, the data */
+    for (size_t i = 0; i < s->n; i++)
+        h = dist_hash(h, s->value[i], strlen(s->value[i]) + 1);
+    if (dist_check_same(&h, sizeof h, "the run's settings (the options, the model's shape and the data's digest)",
+                        err))
+        return -1;
+    int64_t steps[2] = {*start, opt->step}; /* from the checkpoint, read on rank 0 */
+    dist_bcast(steps, sizeof steps);
+    *start = steps[0];
+    opt->step = steps[1];
+    if (*start > 0) {
+        dist_bcast(params, n * sizeof *params);
+        dist_bcast(opt->m, opt->n * sizeof *opt->m);
+        if (opt->v)
+            dist_bcast(opt->v, opt->n * sizeof *opt->v);
+    }
+    return dist_check_same(params, n * sizeof *params, what, err);
+}
+
 /* ---- shared by train and pretrain ---- */
 
-static void down_message(const train_loop *l, int64_t step, int64_t saved);
-static int train_save(const train_loop *l, int64_t step, hp_err *err);
-static bool g_stop_agreed;
 
 void train_shuffle(void *v, size_t n, size_t size, uint64_t seed)
 {
@@ -389,130 +513,4 @@ int train_loop_run(const train_loop *l, int64_t start, hp_err *err)
                g_dist.size, busy / (double)steps, g_dist.waiting / (double)steps, g_dist.seconds / (double)steps,
                (double)g_dist.bytes / (double)steps / 1e6, (double)g_dist.bytes / g_dist.seconds / 1e9);
     return 0;
-}
-
-/* ---- stopping ----
- * One process stops after the step in progress on Ctrl-C or SIGTERM, with everything saved.
- * In a job of several ranks, mpirun answers Ctrl-C, and any rank's failure, by sending
- * SIGTERM to every rank and SIGKILL soon after, so a rank cannot finish its step: it says
- * which step it was in and which checkpoint is kept, and exits at once (after a save in
- * progress, which is atomic anyway). SIGUSR1, which mpirun forwards to every rank, stops
- * after the step there too; the ranks agree on it in train_step_sum. */
-
-static volatile sig_atomic_t g_stop, g_saving, g_down;
-static char g_down_msg[1024];
-static size_t g_down_len;
-
-static void down_message(const train_loop *l, int64_t step, int64_t saved)
-{
-    int n;
-    if (saved > 0)
-        n = snprintf(g_down_msg, sizeof g_down_msg, "hyplora %s: rank %d: stopped by a signal during step %lld (mpirun "
-                     "stops every rank when one fails or is interrupted); the checkpoint of step %lld in %s is kept\n",
-                     l->command, g_dist.rank, (long long)step, (long long)saved, l->out);
-    else
-        n = snprintf(g_down_msg, sizeof g_down_msg, "hyplora %s: rank %d: stopped by a signal during step %lld (mpirun "
-                     "stops every rank when one fails or is interrupted); no checkpoint was written yet\n",
-                     l->command, g_dist.rank, (long long)step);
-    g_down_len = n < 0 ? 0 : (size_t)n < sizeof g_down_msg ? (size_t)n : sizeof g_down_msg - 1;
-}
-
-static _Noreturn void taken_down(int sig)
-{
-    if (write(STDERR_FILENO, g_down_msg, g_down_len) < 0) {
-        /* nothing more to say */
-    }
-    _exit(128 + sig);
-}
-
-static void on_signal(int sig)
-{
-    g_stop = sig;
-    signal(sig, SIG_DFL);
-}
-
-static void on_signal_ranks(int sig)
-{
-    if (!g_saving)
-        taken_down(sig);
-    g_down = sig;
-}
-
-static int train_save(const train_loop *l, int64_t step, hp_err *err)
-{
-    if (g_dist.rank != 0)
-        return 0;
-    g_saving = 1;
-    int rc = l->save(l->ctx, step, err);
-    g_saving = 0;
-    if (g_down)
-        taken_down(g_down);
-    return rc;
-}
-
-void train_catch_signals(void)
-{
-    void (*handler)(int) = g_dist.size > 1 ? on_signal_ranks : on_signal;
-    signal(SIGINT, handler);
-    signal(SIGTERM, handler);
-    signal(SIGUSR1, on_signal);
-}
-
-void train_release_signals(void)
-{
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGUSR1, SIG_DFL);
-}
-
-bool train_stop_requested(void)
-{
-    return g_stop != 0;
-}
-
-void train_print_ranks(long batch, long micro)
-{
-    if (g_dist.size < 2)
-        return;
-    long n_micro = (batch + micro - 1) / micro;
-    printf("ranks: %d, %d threads each; a step's %ld micro-batches are dealt to them in turn\n", g_dist.size,
-           g_cli.threads, n_micro);
-    if (n_micro < g_dist.size)
-        cli_note("%d of the %d ranks get no micro-batch: raise --batch or lower --micro-batch",
-                 g_dist.size - (int)n_micro, g_dist.size);
-}
-
-void train_step_sum(float *grads, size_t n, hp_train_stats *st, size_t *tokens)
-{
-    double sums[4] = {st->loss, (double)st->n_targets, (double)*tokens, g_stop != 0};
-    dist_sum_f64(sums, 4);
-    dist_sum_f32(grads, n);
-    st->loss = sums[0];
-    st->n_targets = (size_t)sums[1];
-    *tokens = (size_t)sums[2];
-    g_stop_agreed = sums[3] > 0;
-}
-
-int train_share_state(const train_settings *s, float *params, size_t n, hp_optim *opt, int64_t *start,
-                      const char *what, hp_err *err)
-{
-    uint64_t h = 0; /* the settings as one string: the options, the model's shape, the data */
-    for (size_t i = 0; i < s->n; i++)
-        h = dist_hash(h, s->value[i], strlen(s->value[i]) + 1);
-    if (dist_check_same(&h, sizeof h, "the run's settings (the options, the model's shape and the data's digest)",
-                        err))
-        return -1;
-    if (*start > 0 || g_dist.size > 1) {
-        int64_t steps[2] = {*start, opt->step};
-        dist_bcast(steps, sizeof steps);
-        *start = steps[0];
-        opt->step = steps[1];
-        if (*start > 0) { /* the checkpoint, read on rank 0 */
-            dist_bcast(params, n * sizeof *params);
-            dist_bcast(opt->m, opt->n * sizeof *opt->m);
-            if (opt->v)
-                dist_bcast(opt->v, opt->n * sizeof *opt->v);
-        }
-    }
-    return dist_check_same(params, n * sizeof *params, what, err);
 }

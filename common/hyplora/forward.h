@@ -210,4 +210,7 @@ int hp_fwd_decode(const hp_fwd_model *fm, hp_fwd_cache *cache, const int32_t *to
 /* Negative log-likelihood (natural log, in double) of target under one logits row. */
 double hp_fwd_nll(const float *logits, int vocab, int32_t target);
 
+/* The greedy choice: the id of the largest of one logits row, the lowest id on a tie. */
+int32_t hp_fwd_argmax(const float *logits, int vocab);
+
 #endif

@@ -2,6 +2,9 @@
 model, rebuilt here from its description (docs/instruction-data.md): the prompt templates
 written out, and the ids and labels of an item from the token ids of its texts."""
 
+import json
+import os
+
 EOS = 2         # LLaMA-2's </s>
 IGNORE = -100   # a label that does not count
 
@@ -54,3 +57,19 @@ def labels_of(full, prompt, cutoff, train_on_inputs):
         k = min(len(prompt), cutoff)
         labels[:k] = [IGNORE] * min(k, len(labels))
     return ids, labels
+
+
+def mawps_items(root):
+    """The vendored MAWPS training problems (notebooks-data) as instruction items: the
+    problem, then its equation and the answer."""
+    with open(os.path.join(root, "notebooks-data", "datasets", "mawps", "trainset.json")) as f:
+        return [{"instruction": it["original_text"], "input": "",
+                 "output": "%s\nThe answer is %s." % (it["equation"], it["ans"])} for it in json.load(f)]
+
+
+def write_items(suite, name, items):
+    """Writes items as a JSON array (UTF-8) in the suite's folder as name; returns the path."""
+    path = suite.path(name)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(items, f, ensure_ascii=False)
+    return path

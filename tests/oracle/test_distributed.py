@@ -43,6 +43,7 @@ except ImportError as e:
 import st_writer  # noqa: E402
 from checkpoints import make_model, rewrite, sharpen  # noqa: E402
 from harness import Suite, SANITIZER_MARKS  # noqa: E402
+from instruct import mawps_items, write_items  # noqa: E402
 
 suite = Suite()
 HYPLORA = suite.exe
@@ -64,19 +65,10 @@ rng = np.random.default_rng(20261128)
 MODEL = make_model(suite, HYPLORA, "model", "--hidden", 48, "--heads", 4, "--kv-heads", 2, "--layers", 2,
                    "--intermediate", 64, "--dtype", "f32", "--seed", 5)
 rewrite(MODEL, lambda t: sharpen(t, rng))
-with open(os.path.join(ROOT, "notebooks-data", "datasets", "mawps", "trainset.json")) as f:
-    ITEMS = [{"instruction": it["original_text"], "input": "",
-              "output": "%s\nThe answer is %s." % (it["equation"], it["ans"])} for it in json.load(f)]
+ITEMS = mawps_items(ROOT)
 
 
-def write_items(name, items):
-    path = suite.path(name)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(items, f, ensure_ascii=False)
-    return path
-
-
-DATA = write_items("data.json", ITEMS[:72])
+DATA = write_items(suite, "data.json", ITEMS[:72])
 
 
 def mpirun_argv(n, args, mca=()):
@@ -280,7 +272,7 @@ def case_usr1_stop():
 
 
 def case_bad():
-    other = write_items("other.json", ITEMS[1:73])
+    other = write_items(suite, "other.json", ITEMS[1:73])
     out = suite.path("mismatch")
     a = train_args(out, "--method", "lora")
     b = [other if x == DATA else x for x in a]

@@ -46,7 +46,7 @@ import numpy as np  # noqa: E402
 import st_writer  # noqa: E402
 from checkpoints import make_model, rewrite, sharpen, tokenize_texts  # noqa: E402
 from harness import Suite  # noqa: E402
-from instruct import IGNORE, fill, labels_of  # noqa: E402
+from instruct import IGNORE, fill, labels_of, mawps_items, write_items  # noqa: E402
 from torch_hyplora import MODULES, delta  # noqa: E402
 from torch_llama import load_safetensors_dir  # noqa: E402
 from torch_train import torch_loss  # noqa: E402
@@ -55,7 +55,6 @@ torch.set_default_dtype(torch.float64)
 suite = Suite()
 HYPLORA = suite.exe
 ROOT = os.environ.get("HYPLORA_SOURCE_ROOT", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-MAWPS = os.path.join(ROOT, "notebooks-data", "datasets", "mawps", "trainset.json")
 rng = np.random.default_rng(20261127)
 
 
@@ -68,16 +67,7 @@ def small_model(name, seed):
 
 MODEL = small_model("model", 7)
 TOKENIZER = os.path.join(MODEL, "tokenizer.json")
-with open(MAWPS) as f:  # MAWPS training problems as instruction items: the equation, then the answer
-    ITEMS = [{"instruction": it["original_text"], "input": "",
-              "output": "%s\nThe answer is %s." % (it["equation"], it["ans"])} for it in json.load(f)]
-
-
-def write_items(name, items):
-    path = suite.path(name)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(items, f, ensure_ascii=False)
-    return path
+ITEMS = mawps_items(ROOT)
 
 
 def batch_of(items, train_on_inputs=True, cutoff=256):
@@ -156,7 +146,7 @@ def log_of(out):
 
 def check_against_torch(tag, plan_args, wd=0.0, train_on_inputs=True, kclip=0.0, sgd=0.0, lr=0.01):
     items = ITEMS[:8]
-    data = write_items(tag + ".json", items)
+    data = write_items(suite, tag + ".json", items)
     common = [MODEL, data, "--rank", 4, "--dropout", 0, "--batch", 8, "--micro-batch", 8, "--lr", lr,
               "--warmup", 1, "--weight-decay", wd, "--seed", 5] + plan_args
     if sgd:
@@ -228,7 +218,7 @@ def case_mixed():
 
 def case_validation():
     items = ITEMS[:14]
-    data = write_items("val.json", items)
+    data = write_items(suite, "val.json", items)
     out = suite.path("val")
     r = suite.ok("train", MODEL, data, "--rank", 4, "--batch", 4, "--micro-batch", 2, "--val-size", 4, "--steps", 5,
                  "--eval-every", 2, "--warmup", 1, "-o", out)
@@ -237,7 +227,7 @@ def case_validation():
     assert attrs["n_train"] == "10" and attrs["n_val"] == "4", attrs
     val = [int(i) for i in log["val_items"]]
     assert len(set(val)) == 4 and all(0 <= i < 14 for i in val), val
-    got = json.loads(suite.ok("loss", MODEL, write_items("val-items.json", [items[i] for i in val]), "--adapter", out,
+    got = json.loads(suite.ok("loss", MODEL, write_items(suite, "val-items.json", [items[i] for i in val]), "--adapter", out,
                               "--json").out)
     assert abs(got["mean_loss"] - log["val_loss"][-1]) <= 1e-9 * got["mean_loss"], (got["mean_loss"], log["val_loss"])
     assert "step 4: validation loss" in r.out, r.out
@@ -245,7 +235,7 @@ def case_validation():
 
 
 def train_args(out):
-    return ["train", MODEL, write_items("resume.json", ITEMS[:40]), "--rank", 4, "--batch", 6, "--micro-batch", 2,
+    return ["train", MODEL, write_items(suite, "resume.json", ITEMS[:40]), "--rank", 4, "--batch", 6, "--micro-batch", 2,
             "--steps", 14, "--warmup", 2, "--checkpoint-every", 5, "--method", "hyplora", "-o", out]
 
 
@@ -282,7 +272,7 @@ def case_resume():
 
 def case_diverge():
     out = suite.path("diverge")
-    args = ["train", MODEL, write_items("div.json", ITEMS[:24]), "--rank", 4, "--batch", 4, "--micro-batch", 4,
+    args = ["train", MODEL, write_items(suite, "div.json", ITEMS[:24]), "--rank", 4, "--batch", 4, "--micro-batch", 4,
             "--steps", 8, "--warmup", 0, "--lr", 1e9, "--clip", 0, "--checkpoint-every", 1, "--method", "lora",
             "-o", out]
     r = suite.run(*args)
@@ -295,7 +285,7 @@ def case_diverge():
 
 
 def case_bad_input():
-    data = write_items("bad-ok.json", ITEMS[:6])
+    data = write_items(suite, "bad-ok.json", ITEMS[:6])
     cases = [
         (["--targets", "q,attn"], ["--targets", "unknown module 'attn'"]),
         (["--rank", 500], ["rank 500"]),
@@ -313,7 +303,7 @@ def case_bad_input():
         r = suite.run("train", MODEL, data, "--steps", 1, "-o", out, *map(str, extra))
         assert r.code in (1, 2) and all(w in r.err for w in words), (extra, r.code, r.err)
         assert not os.path.exists(out), "%s was created by a failed run %s" % (out, extra)
-    missing = write_items("bad-missing.json", ITEMS[:3] + [{"instruction": "No output here."}])
+    missing = write_items(suite, "bad-missing.json", ITEMS[:3] + [{"instruction": "No output here."}])
     r = suite.run("train", MODEL, missing, "-o", suite.path("bad-m"))
     assert r.code == 1 and "bad-missing.json" in r.err and '"output"' in r.err and "item 3" in r.err, r.err
     other = make_model(suite, HYPLORA, "other", "--hidden", 48, "--heads", 4, "--kv-heads", 2, "--layers", 2,
