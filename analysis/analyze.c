@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist.h"
 #include "model_session.h"
 #include "recommend.h"
 #include "stages.h"
@@ -28,7 +29,8 @@ static const char *HELP =
     "              HypLoRA on the half of the decoder layers with the lowest δ_rel (the most\n"
     "              tree-like), LoRA on the others.\n"
     "The data is tokenized once for all stages, and the model runs once. Each stage prints\n"
-    "its summary and its time.\n"
+    "its summary and its time. Under mpirun the ranks share the items of the δ stage\n"
+    "(docs/distributed.md).\n"
     "\n"
     "Options:\n"
     "  --data FILE        a data set (.json/.jsonl, or text one item per line); repeat for\n"
@@ -243,14 +245,15 @@ static int measure(const analyze_opts *o, hp_err *err)
         printf("%zu items of %d file%s: %lld tokens (and %zu special ones each), tokenized once for every stage\n",
                t.n, o->n_data, o->n_data == 1 ? "" : "s", (long long)t.n_tokens, t.n_prefix + t.n_suffix);
     rc = stage_end("tokenize", t0, rc);
-    if (rc == 0) {
+    bool root = g_dist.rank == 0; /* under mpirun the others go straight to their share of δ */
+    if (rc == 0 && root) {
         stage_begin("freq", &t0);
         const char *fields[1] = {o->field};
         freq_stage fs = {o->tokenizer ? o->tokenizer : o->model, tok, t.counts, t.n_counts, t.n_tokens, t.n,
                          (char **)o->data, o->n_data, fields, 1, false, o->p_value, o->out};
         rc = stage_end("freq", t0, freq_stage_run(&fs, err));
     }
-    if (rc == 0) {
+    if (rc == 0 && root) {
         stage_begin("norms", &t0);
         rc = stage_end("norms", t0, norms_stage_run(o->model, t.counts, t.n_counts, o->out, err));
     }
@@ -276,6 +279,8 @@ int cmd_analyze(int argc, char **argv)
     hp_err err;
     if (!o.recommend_only && measure(&o, &err))
         return cli_fail(&err);
+    if (g_dist.rank != 0)
+        return EXIT_OK;
     double t0;
     stage_begin("recommend", &t0);
     if (stage_end("recommend", t0, recommend_write(o.out, &o.rule, &err)))

@@ -1,7 +1,11 @@
 /* `hyplora delta`: the Gromov δ-hyperbolicity of a model's token embeddings (sampled, after
  * Khrulkov et al.), of word vectors, of a given distance matrix or of a graph. The work is
  * hyplora/delta.h (and graph.h); this file reads the options, draws the samples, runs the
- * tries, prints the summary and writes /delta/<name>; delta_inputs.c reads the inputs. */
+ * tries, prints the summary and writes /delta/<name>; delta_inputs.c reads the inputs.
+ *
+ * Under mpirun the tries, or the per-prompt items and batches, are shared among the ranks,
+ * which draw the same samples; the shares are summed (each result measured by one rank, 0
+ * elsewhere), so the report rank 0 writes is the one process's to the last bit. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,6 +14,7 @@
 #include <time.h>
 
 #include "delta_cmd.h"
+#include "dist.h"
 #include "stages.h"
 #include "freq_counts.h"
 #include "model_session.h"
@@ -33,6 +38,7 @@ static const char *HELP =
     "    model and measures the hidden states entering each layer.\n"
     "  sampled (Khrulkov et al.): --sample N draws T random sets of N rows.\n"
     "  whole input: every vector, the distance matrix or the graph at once.\n"
+    "Under mpirun the ranks share the items, or the tries (docs/distributed.md).\n"
     "\n"
     "Inputs:\n"
     "  MODEL                 a model directory, .safetensors or GGUF file: the rows of its\n"
@@ -203,7 +209,9 @@ typedef struct work {
     hp_delta_options opt;
 } work;
 
-static int one_try(delta_run *r, work *w, size_t t, hp_err *err)
+/* Try t, with `drawn` its base point when --base random (drawn for every try on every
+ * rank, so that a try has its base point whichever rank measures it). */
+static int one_try(delta_run *r, work *w, size_t t, size_t drawn, hp_err *err)
 {
     size_t N = r->n_points;
     const int64_t *rows = r->sampled ? r->rows + t * N : NULL;
@@ -228,7 +236,7 @@ static int one_try(delta_run *r, work *w, size_t t, hp_err *err)
     }
     size_t base = 0; /* first, and INDEX with --sample (put first) */
     if (r->base == BASE_RANDOM)
-        base = (size_t)below(&w->base_rng, N);
+        base = drawn;
     else if (r->base == BASE_INDEX && !rows)
         base = r->base_index;
     hp_delta_result res;
@@ -245,14 +253,55 @@ static int one_try(delta_run *r, work *w, size_t t, hp_err *err)
     return 0;
 }
 
-static int alloc_results(delta_run *r, size_t T, hp_err *err)
+static int alloc_results(delta_run *r, size_t T, hp_err *err) /* zeros: see gather() */
 {
-    r->delta = hp_malloc(T * sizeof *r->delta, "the results", err);
-    r->diameter = hp_malloc(T * sizeof *r->diameter, "the results", err);
-    r->delta_rel = hp_malloc(T * sizeof *r->delta_rel, "the results", err);
-    r->base_row = hp_malloc(T * sizeof *r->base_row, "the results", err);
-    r->used_double = hp_malloc(T * sizeof *r->used_double, "the results", err);
+    r->delta = hp_calloc(T + 1, sizeof *r->delta, "the results", err);
+    r->diameter = hp_calloc(T + 1, sizeof *r->diameter, "the results", err);
+    r->delta_rel = hp_calloc(T + 1, sizeof *r->delta_rel, "the results", err);
+    r->base_row = hp_calloc(T + 1, sizeof *r->base_row, "the results", err);
+    r->used_double = hp_calloc(T + 1, sizeof *r->used_double, "the results", err);
     return r->delta && r->diameter && r->delta_rel && r->base_row && r->used_double ? 0 : -1;
+}
+
+/* Every rank must have measured the same things: the items, samples and options. */
+static int check_same_run(const delta_run *r, hp_err *err)
+{
+    uint64_t h = dist_hash(0, &r->n_points, sizeof r->n_points);
+    h = dist_hash(h, &r->tries, sizeof r->tries);
+    h = dist_hash(h, &r->dim, sizeof r->dim);
+    if (r->mode == MODE_PROMPTS) {
+        h = dist_hash(h, r->items.start, (r->items.n + 1) * sizeof *r->items.start);
+        h = dist_hash(h, r->items.rows, r->items.start[r->items.n] * sizeof *r->items.rows);
+        h = dist_hash(h, r->layers.layer, r->layers.n * sizeof *r->layers.layer);
+    } else if (r->sampled) {
+        h = dist_hash(h, r->rows, r->tries * r->sample * sizeof *r->rows);
+    }
+    return dist_check_same(&h, sizeof h, "the items, samples or options", err);
+}
+
+/* The ranks' shares of the results put together on every rank: each entry was measured by
+ * one rank and is 0 on the others. */
+static int gather(delta_run *r, hp_err *err)
+{
+    if (g_dist.size < 2)
+        return 0;
+    if (check_same_run(r, err))
+        return -1;
+    dist_sum_f64(r->delta, r->tries);
+    dist_sum_f64(r->diameter, r->tries);
+    dist_sum_f64(r->delta_rel, r->tries);
+    dist_sum_i64(r->base_row, r->tries);
+    dist_sum_i64(r->used_double, r->tries);
+    delta_layers *L = &r->layers;
+    if (L->delta) {
+        dist_sum_f64(L->delta, L->n * r->items.n);
+        dist_sum_f64(L->diameter, L->n * r->items.n);
+        dist_sum_f64(L->delta_rel, L->n * r->items.n);
+    }
+    int64_t any = r->any_double;
+    dist_sum_i64(&any, 1);
+    r->any_double = any > 0;
+    return 0;
 }
 
 /* The means over the tries or items. */
@@ -270,15 +319,15 @@ static int run_prompts(delta_run *r, hp_err *err)
 {
     if (r->layers_spec && delta_layers_parse(r->layers_spec, r->model->config.n_layers, &r->layers, err))
         return -1;
-    if (delta_keep_read(r->out, r->name, r->layers_spec ? r->layers_name : NULL, &r->kept, err) ||
+    if ((g_dist.rank == 0 && delta_keep_read(r->out, r->name, r->layers_spec ? r->layers_name : NULL, &r->kept, err)) ||
         delta_prompts_read(r, err))
         return -1;
     r->tries = r->items.n;
     r->n_points = r->items.start[r->items.n];
-    if (alloc_results(r, r->tries, err) || delta_prompts_measure(r, err))
+    if (alloc_results(r, r->tries, err) || delta_prompts_measure(r, err) ||
+        (r->layers_spec && delta_layers_measure(r, err)) || gather(r, err))
         return -1;
-    if (r->layers_spec && delta_layers_measure(r, err))
-        return -1;
+    delta_layers_summarize(r);
     summarize(r);
     return 0;
 }
@@ -303,7 +352,7 @@ static int run(delta_run *r, hp_err *err)
         return hp_fail(err, "%s: δ needs at least 4 points, there are %zu", r->what, r->n);
     /* the other /delta groups of the report: read now, so that a report that cannot be
      * updated fails before the work */
-    if (delta_keep_read(r->out, r->name, NULL, &r->kept, err) != 0)
+    if (g_dist.rank == 0 && delta_keep_read(r->out, r->name, NULL, &r->kept, err) != 0)
         return -1;
     r->n_points = r->sampled ? r->sample : r->n;
     if (r->sampled && draw_samples(r, err) != 0)
@@ -325,7 +374,10 @@ static int run(delta_run *r, hp_err *err)
     if (T == 1)
         w.opt.progress = prog;
     for (size_t t = 0; rc == 0 && t < T; t++) {
-        rc = one_try(r, &w, t, err);
+        size_t drawn = r->base == BASE_RANDOM ? (size_t)below(&w.base_rng, N) : 0;
+        if (!dist_mine(t))
+            continue;
+        rc = one_try(r, &w, t, drawn, err);
         if (rc != 0 && T > 1)
             hp_failctx(err, "try %zu of %zu", t + 1, T);
         if (T > 1)
@@ -334,7 +386,7 @@ static int run(delta_run *r, hp_err *err)
     cli_progress_end(&p);
     free(w.D);
     free(w.X);
-    if (rc != 0)
+    if (rc != 0 || gather(r, err))
         return -1;
     summarize(r);
     return 0;
@@ -441,6 +493,8 @@ static int execute(delta_run *r, hp_err *err)
 {
     if (run(r, err) != 0)
         return -1;
+    if (g_dist.rank != 0) /* rank 0 has every result too, and reports them */
+        return 0;
     print_summary(r);
     return delta_write_report(r, err);
 }

@@ -126,10 +126,13 @@ int delta_write_report(delta_run *r, hp_err *err);
 /* Reads the data set and turns each item into its points (token ids, BOS first; or the
  * words found in the vectors), after delta_load. */
 int delta_prompts_read(delta_run *r, hp_err *err);
-/* δ of each item's points into the per-try arrays (one entry per item). */
+/* δ of each item's points into the per-try arrays (one entry per item). Under mpirun
+ * both measures fill this rank's share (dist.h) and leave 0 in the rest. */
 int delta_prompts_measure(delta_run *r, hp_err *err);
 /* Runs the model over the items and measures the hidden states of the chosen layers. */
 int delta_layers_measure(delta_run *r, hp_err *err);
+/* The layers' means and deviations over the items, once every rank's share is in. */
+void delta_layers_summarize(delta_run *r);
 /* Parses --layers all|LIST against a model of n_layers layers (indices 0 .. n_layers). */
 int delta_layers_parse(const char *spec, int n_layers, delta_layers *l, hp_err *err);
 void delta_prompts_free(delta_run *r);

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "delta_cmd.h"
+#include "dist.h"
 #include "model_session.h"
 
 /* ---- reading the items ---- */
@@ -220,6 +221,7 @@ int delta_prompts_read(delta_run *r, hp_err *err)
 
 /* ---- δ of the embeddings of each item, and of each layer's hidden states ---- */
 
+/* Under mpirun each rank measures its share (dist.h); delta.c puts the shares together. */
 static hp_delta_sets_options sets_options(const delta_run *r)
 {
     return (hp_delta_sets_options){
@@ -229,6 +231,8 @@ static hp_delta_sets_options sets_options(const delta_run *r)
         .threads = g_cli.threads,
         .noun = "item",
         .ids = r->items.item,
+        .part = (size_t)g_dist.rank,
+        .parts = (size_t)g_dist.size,
     };
 }
 
@@ -266,7 +270,7 @@ static double seconds_since(const struct timespec *t0)
 int delta_prompts_measure(delta_run *r, hp_err *err)
 {
     size_t N = r->items.n;
-    hp_delta_result *res = hp_malloc(N * sizeof *res, "the results", err);
+    hp_delta_result *res = hp_calloc(N + 1, sizeof *res, "the results", err); /* 0 where another rank measures */
     if (!res)
         return -1;
     hp_delta_matrix m = {.rows = r->n, .dim = r->dim};
@@ -325,7 +329,7 @@ int delta_layers_measure(delta_run *r, hp_err *err)
     size_t per = L->n * it->n;
     hp_fwd_options fo = {.weights = r->weights, .threads = g_cli.threads};
     hp_fwd_model *fm = hp_fwd_load(r->model, &fo, err);
-    hp_delta_result *res = fm ? hp_malloc(per * sizeof *res, "the results", err) : NULL;
+    hp_delta_result *res = fm ? hp_calloc(per + 1, sizeof *res, "the results", err) : NULL;
     if (!res || !(L->delta = hp_malloc(per * sizeof(double), "the results", err)) ||
         !(L->diameter = hp_malloc(per * sizeof(double), "the results", err)) ||
         !(L->delta_rel = hp_malloc(per * sizeof(double), "the results", err)) ||
@@ -354,15 +358,19 @@ int delta_layers_measure(delta_run *r, hp_err *err)
         r->any_double = r->any_double || res[k].used_double;
     }
     free(res);
-    if (rc)
-        return hp_failctx(err, "%s", r->data);
+    return rc ? hp_failctx(err, "%s", r->data) : 0;
+}
+
+void delta_layers_summarize(delta_run *r)
+{
+    const delta_items *it = &r->items;
+    delta_layers *L = &r->layers;
     for (size_t k = 0; k < L->n; k++) {
         double sd;
         delta_mean_std(L->delta_rel + k * it->n, it->n, &L->delta_rel_mean[k], &L->delta_rel_std[k]);
         delta_mean_std(L->delta + k * it->n, it->n, &L->delta_mean[k], &sd);
         delta_mean_std(L->diameter + k * it->n, it->n, &L->diameter_mean[k], &sd);
     }
-    return 0;
 }
 
 void delta_prompts_free(delta_run *r)

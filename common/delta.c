@@ -709,6 +709,7 @@ typedef struct set_worker {
 
 typedef struct sets_job {
     const size_t *n_points;
+    const size_t *sets; /* the sets of this share */
     size_t dim, n_sets;
     hp_delta_points_fn points;
     void *ctx;
@@ -736,7 +737,8 @@ static int one_set(const sets_job *j, set_worker *w, size_t i, hp_err *err)
 static int set_items(void *ctx, int worker, size_t begin, size_t end, hp_err *err)
 {
     sets_job *j = ctx;
-    for (size_t i = begin; i < end; i++) {
+    for (size_t k = begin; k < end; k++) {
+        size_t i = j->sets[k];
         if (one_set(j, &j->w[worker], i, err))
             return hp_failctx(err, "%s %lld", j->opt->noun ? j->opt->noun : "set",
                               (long long)(j->opt->ids ? j->opt->ids[i] : (int64_t)i));
@@ -750,15 +752,21 @@ static int set_items(void *ctx, int worker, size_t begin, size_t end, hp_err *er
 int hp_delta_sets(size_t n_sets, const size_t *n_points, size_t dim, hp_delta_points_fn points, void *ctx,
                   const hp_delta_sets_options *opt, hp_delta_result *out, hp_err *err)
 {
-    size_t max_n = 0;
+    size_t parts = opt->parts > 1 ? opt->parts : 1, max_n = 0, n_mine = 0;
+    size_t *mine = hp_malloc((n_sets ? n_sets : 1) * sizeof *mine, "the δ sets", err);
+    if (!mine)
+        return -1;
     for (size_t i = 0; i < n_sets; i++)
-        max_n = n_points[i] > max_n ? n_points[i] : max_n;
-    if (n_sets == 0)
-        return 0;
-    int threads = hp_threads_resolve(opt->threads, n_sets);
+        if (i % parts == opt->part % parts) {
+            mine[n_mine++] = i;
+            max_n = n_points[i] > max_n ? n_points[i] : max_n;
+        }
+    if (n_mine == 0)
+        return free(mine), 0;
+    int threads = hp_threads_resolve(opt->threads, n_mine);
     set_worker *w = hp_calloc((size_t)threads, sizeof *w, "the δ workers", err);
     if (!w)
-        return -1;
+        return free(mine), -1;
     int rc = 0;
     for (int t = 0; t < threads && rc == 0; t++)
         if (!(w[t].Xd = hp_malloc(max_n * dim * sizeof *w[t].Xd, "the points in double", err)) ||
@@ -766,11 +774,11 @@ int hp_delta_sets(size_t n_sets, const size_t *n_points, size_t dim, hp_delta_po
             !(w[t].D = hp_malloc(max_n * max_n * sizeof *w[t].D, "the distances", err)) ||
             !(w[t].buf = hp_malloc(max_n * dim * sizeof *w[t].buf, "the points", err)))
             rc = -1;
-    sets_job j = {n_points, dim, n_sets, points, ctx, opt, out, w, 0};
+    sets_job j = {n_points, mine, dim, n_mine, points, ctx, opt, out, w, 0};
     if (rc == 0) {
         int before = openblas_get_num_threads();
         openblas_set_num_threads(1);
-        rc = hp_parallel_for(threads, n_sets, 1, set_items, &j, err);
+        rc = hp_parallel_for(threads, n_mine, 1, set_items, &j, err);
         openblas_set_num_threads(before);
     }
     for (int t = 0; t < threads; t++) {
@@ -781,5 +789,6 @@ int hp_delta_sets(size_t n_sets, const size_t *n_points, size_t dim, hp_delta_po
         free(w[t].buf);
     }
     free(w);
+    free(mine);
     return rc;
 }

@@ -135,6 +135,7 @@ static int layer_batch(layer_run *l, int B, const hp_delta_layers_options *opt, 
     o.base = l->bases;
     o.ids = l->ids;
     o.progress = NULL;
+    o.parts = 1; /* the share is of batches */
     if (hp_delta_sets(n_sets, l->sizes, l->dim, layer_points, l, &o, l->res, err))
         return -1;
     for (size_t s = 0; s < n_sets; s++)
@@ -199,7 +200,10 @@ int hp_delta_layers(const hp_fwd_model *fm, const hp_delta_items *items, const i
     } else {
         rc = -1;
     }
-    for (size_t at = 0; rc == 0 && at < items->n; at += (size_t)B) {
+    size_t parts = so->parts > 1 ? so->parts : 1;
+    for (size_t at = 0, b = 0; rc == 0 && at < items->n; at += (size_t)B, b++) {
+        if (b % parts != so->part % parts)
+            continue;
         int nb = items->n - at < (size_t)B ? (int)(items->n - at) : B;
         l.batch = l.order + at;
         rc = layer_batch(&l, nb, opt, out, err);

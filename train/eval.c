@@ -1,13 +1,18 @@
 /* `hyplora eval`: accuracy of a model (with an adapter) on the paper's benchmarks. Each
  * item's prompt is decoded (eval_decode.h), the answer taken from the output as the paper
  * does (hyplora/answer.h) and compared with the label (eval_sets.h). Outputs go to
- * OUT.partial as they come, so an interrupted run continues where it stopped. */
+ * OUT.partial as they come, so an interrupted run continues where it stopped.
+ *
+ * Under mpirun the items still to run are dealt to the ranks in turn; each rank decodes its
+ * own and sends every output to rank 0 as it is made (dist_put), where it is scored and
+ * saved like one of rank 0's, so OUT.partial and the results are those of one process. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "dist.h"
 #include "eval_decode.h"
 #include "eval_sets.h"
 #include "model_session.h"
@@ -30,7 +35,8 @@ static const char *HELP =
     "Prints the accuracy per data set, weighted by items over all and the mean of the data\n"
     "sets; RESULTS (JSON) keeps them and every item's output and prediction. Outputs are\n"
     "saved to RESULTS.partial as they are made: run the same command again after an\n"
-    "interruption (Ctrl-C: exit status 130) and it goes on from there.\n"
+    "interruption (Ctrl-C: exit status 130) and it goes on from there. Under mpirun the\n"
+    "ranks share the items (docs/distributed.md).\n"
     "\n"
     "Options:\n"
     "  -o, --output FILE   the results file (JSON)\n"
@@ -159,7 +165,7 @@ static cJSON *settings(const eval_opts *o)
     return s;
 }
 
-/* The items still to run, with their prompts, and where each one's output goes. */
+/* This rank's items still to run, with their prompts; on rank 0, where every output goes. */
 typedef struct pending {
     eval_sets *sets;
     hp_ids *prompts;
@@ -167,23 +173,41 @@ typedef struct pending {
     size_t *index, n;
     const hp_tokenizer *tok;
     FILE *partial;
-    size_t done_before;
     cli_progress progress;
     char label[64];
 } pending;
 
-static int make_prompts(pending *p, const eval_opts *o, int ctx, hp_err *err)
+/* Which items have an output already (read by rank 0 from a resumed run's partial file),
+ * one byte per item through the sets, the same on every rank. */
+static uint8_t *done_items(const eval_sets *s, size_t *n_done, hp_err *err)
+{
+    uint8_t *done = hp_calloc(s->n_items + 1, 1, "the items done", err);
+    size_t k = 0;
+    for (int f = 0; done && f < s->n; f++)
+        for (size_t i = 0; i < s->sets[f].n; i++)
+            done[k++] = s->sets[f].items[i].output != NULL;
+    if (done)
+        dist_bcast(done, s->n_items);
+    *n_done = 0;
+    for (k = 0; done && k < s->n_items; k++)
+        *n_done += done[k];
+    return done;
+}
+
+/* The prompts of this rank's share of the items not done. */
+static int make_prompts(pending *p, const eval_opts *o, const uint8_t *done, int ctx, hp_err *err)
 {
     eval_sets *s = p->sets;
     if (!(p->prompts = hp_calloc(s->n_items + 1, sizeof *p->prompts, "the prompts", err)) ||
         !(p->set = hp_malloc((s->n_items + 1) * sizeof *p->set, "the prompts", err)) ||
         !(p->index = hp_malloc((s->n_items + 1) * sizeof *p->index, "the prompts", err)))
         return -1;
+    size_t k = 0, todo = 0;
     for (int f = 0; f < s->n; f++)
         for (size_t i = 0; i < s->sets[f].n; i++) {
-            const eval_item *it = &s->sets[f].items[i];
-            if (it->output)
+            if (done[k++] || !dist_mine(todo++))
                 continue;
+            const eval_item *it = &s->sets[f].items[i];
             char *text = hp_template_format(&o->template_, it->instruction, it->input, NULL, err);
             if (!text)
                 return -1;
@@ -209,6 +233,43 @@ static int append_line(FILE *f, const cJSON *o, hp_err *err)
     return ok ? 0 : hp_fail(err, "cannot write the partial results file");
 }
 
+/* Rank 0: an item's output, from any rank, scored and saved. */
+static int record(pending *p, int set, size_t index, const char *text, hp_err *err)
+{
+    eval_sets *s = p->sets;
+    int rc = eval_set_output(s, set, index, text, err);
+    cJSON *line = cJSON_CreateObject();
+    cJSON_AddStringToObject(line, "dataset", s->sets[set].name);
+    cJSON_AddNumberToObject(line, "index", (double)index);
+    cJSON_AddStringToObject(line, "output", text);
+    if (rc == 0)
+        rc = append_line(p->partial, line, err);
+    cJSON_Delete(line);
+    size_t scored, correct;
+    eval_sets_tally(s, &scored, &correct);
+    snprintf(p->label, sizeof p->label, "eval (accuracy %.1f%%)", 100.0 * correct / (scored ? scored : 1));
+    hp_progress_update(&p->progress.base, scored, s->n_items);
+    return rc;
+}
+
+/* An output from another rank: its key is (set << 32) | index. */
+static int take(uint64_t key, const char *bytes, size_t n, void *ctx, hp_err *err)
+{
+    pending *p = ctx;
+    uint64_t set = key >> 32, index = key & 0xffffffffu;
+    if (set >= (uint64_t)p->sets->n || index >= p->sets->sets[set].n)
+        return hp_fail(err, "another rank sent an output for item %llu of data set %llu, which does not exist",
+                       (unsigned long long)index, (unsigned long long)set);
+    char *text = hp_malloc(n + 1, "an output", err);
+    if (!text)
+        return -1;
+    memcpy(text, bytes, n);
+    text[n] = '\0';
+    int rc = record(p, (int)set, (size_t)index, text, err);
+    free(text);
+    return rc;
+}
+
 static int on_done(size_t k, const int32_t *ids, size_t n, void *ctx, hp_err *err)
 {
     pending *p = ctx;
@@ -216,51 +277,48 @@ static int on_done(size_t k, const int32_t *ids, size_t n, void *ctx, hp_err *er
     size_t len;
     if (hp_tokenizer_decode(p->tok, ids, n, true, &text, &len, err))
         return -1;
-    eval_sets *s = p->sets;
-    int rc = eval_set_output(s, p->set[k], p->index[k], text, err);
-    cJSON *line = cJSON_CreateObject();
-    cJSON_AddStringToObject(line, "dataset", s->sets[p->set[k]].name);
-    cJSON_AddNumberToObject(line, "index", (double)p->index[k]);
-    cJSON_AddStringToObject(line, "output", text);
-    if (rc == 0)
-        rc = append_line(p->partial, line, err);
-    cJSON_Delete(line);
+    int rc = g_dist.rank == 0 ? record(p, p->set[k], p->index[k], text, err) || dist_poll(take, p, err)
+                              : dist_put((uint64_t)p->set[k] << 32 | p->index[k], text, len, err);
     free(text);
-    size_t scored, correct;
-    eval_sets_tally(s, &scored, &correct);
-    snprintf(p->label, sizeof p->label, "eval (accuracy %.1f%%)", 100.0 * correct / (scored ? scored : 1));
-    hp_progress_update(&p->progress.base, scored, s->n_items);
     return rc ? -1 : train_stop_requested();
 }
 
-/* Decodes every item without an output, appending each to the partial file. Returns 1 when
- * stopped by Ctrl-C. */
+/* Decodes every item without an output (this rank's share of them), appending each to
+ * the partial file. Returns 1 when stopped by Ctrl-C. */
 static int run_model(const eval_opts *o, eval_sets *s, const char *partial_path, const char *header, hp_err *err)
 {
     model_session ms;
     pending p = {.sets = s};
+    uint8_t *done = NULL;
+    size_t n_done = 0;
+    bool root = g_dist.rank == 0, resumed = root && hp_exists(partial_path);
     int rc = model_session_open(&ms, o->model, o->tokenizer, o->weights, true, err);
     if (rc == 0 && o->adapter)
         rc = model_session_adapter(&ms, o->adapter, err);
     p.tok = ms.tok;
-    bool resumed = rc == 0 && hp_exists(partial_path);
-    if (resumed)
-        rc = eval_sets_read_outputs(s, partial_path, header, err);
-    if (rc == 0)
-        rc = make_prompts(&p, o, ms.fm->config.max_position_embeddings, err);
     if (rc == 0 && resumed)
-        cli_note("resuming from %s: %zu of %zu items done", partial_path, s->n_items - p.n, s->n_items);
-    if (rc == 0 && !(p.partial = fopen(partial_path, "a")))
+        rc = eval_sets_read_outputs(s, partial_path, header, err);
+    if (rc == 0 && !(done = done_items(s, &n_done, err)))
+        rc = -1;
+    if (rc == 0)
+        rc = make_prompts(&p, o, done, ms.fm->config.max_position_embeddings, err);
+    if (rc == 0 && resumed)
+        cli_note("resuming from %s: %zu of %zu items done", partial_path, n_done, s->n_items);
+    if (rc == 0 && root && !(p.partial = fopen(partial_path, "a")))
         rc = hp_fail(err, "cannot write %s", partial_path);
-    if (rc == 0 && !resumed)
+    if (rc == 0 && root && !resumed)
         rc = fprintf(p.partial, "%s\n", header) > 0 && fflush(p.partial) == 0 ? 0
                                                                                 : hp_fail(err, "cannot write %s", partial_path);
     if (rc == 0) {
         eval_decode_options d = {(int)o->batch, (int)o->beams, (int)o->max_new, hp_tokenizer_eos(ms.tok)};
         snprintf(p.label, sizeof p.label, "eval");
         cli_progress_begin(&p.progress, p.label);
+        train_down_message("hyplora eval: rank %d: stopped by a signal (" TAKEN_DOWN "); the outputs so far are in "
+                           "%s: run the same command again to go on\n", g_dist.rank, partial_path);
         train_catch_signals();
         rc = eval_decode(ms.fm, p.prompts, p.n, &d, on_done, &p, err);
+        if (rc == 0)
+            rc = dist_drain(take, &p, err);
         train_release_signals();
         cli_progress_end(&p.progress);
     }
@@ -268,11 +326,25 @@ static int run_model(const eval_opts *o, eval_sets *s, const char *partial_path,
         rc = hp_fail(err, "cannot write %s", partial_path);
     for (size_t i = 0; p.prompts && i < p.n; i++)
         hp_ids_free(&p.prompts[i]);
-    free(p.prompts), free(p.set), free(p.index);
+    free(p.prompts), free(p.set), free(p.index), free(done);
     model_session_close(&ms);
     if (rc == 0 && train_stop_requested())
         return 1;
     return rc;
+}
+
+/* Every rank must evaluate the same items with the same settings. */
+static int check_same_run(const eval_sets *s, const char *header, hp_err *err)
+{
+    uint64_t h = dist_hash(0, header, strlen(header) + 1);
+    for (int f = 0; f < s->n; f++)
+        for (size_t i = 0; i < s->sets[f].n; i++) {
+            const eval_item *it = &s->sets[f].items[i];
+            h = dist_hash(h, it->instruction, strlen(it->instruction) + 1);
+            h = dist_hash(h, it->input ? it->input : "", strlen(it->input ? it->input : "") + 1);
+            h = dist_hash(h, it->label, strlen(it->label) + 1);
+        }
+    return dist_check_same(&h, sizeof h, "the settings and data items", err);
 }
 
 /* The first item without an output, as an error. */
@@ -298,21 +370,22 @@ int cmd_eval(int argc, char **argv)
     char *header = cJSON_PrintUnformatted(set);
     char partial[4096];
     snprintf(partial, sizeof partial, "%s.partial", o.out);
+    bool writes = g_dist.rank == 0; /* under mpirun every rank's outputs go to rank 0 */
     int rc = header ? eval_sets_read(&s, o.data, o.n_data, o.limit, o.task, &err) : hp_fail(&err, "out of memory");
-    if (rc == 0 && o.predictions)
+    if (rc == 0 && o.predictions && writes)
         rc = eval_sets_read_outputs(&s, o.predictions, NULL, &err);
-    else if (rc == 0)
-        rc = run_model(&o, &s, partial, header, &err);
-    if (rc == 0)
+    else if (rc == 0 && !o.predictions)
+        rc = check_same_run(&s, header, &err) ? -1 : run_model(&o, &s, partial, header, &err);
+    if (rc == 0 && writes)
         rc = check_complete(&s, o.predictions ? o.predictions : "the run", &err);
-    if (rc == 0)
+    if (rc == 0 && writes)
         rc = eval_sets_write_results(&s, set, o.out, &err);
-    if (rc == 0) {
+    if (rc == 0 && writes) {
         if (!o.predictions)
             unlink(partial);
         eval_sets_print(&s, stdout);
         printf("results: %s\n", o.out);
-    } else if (rc == 1) {
+    } else if (rc == 1 && writes) {
         size_t scored, correct;
         eval_sets_tally(&s, &scored, &correct);
         fprintf(stderr, "hyplora eval: interrupted after %zu of %zu items; the outputs are in %s: run the same "

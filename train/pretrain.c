@@ -27,6 +27,7 @@ static const char *HELP =
     "matrices only, cosine schedule after a linear warmup, gradient clipping). DIR gets the\n"
     "model in the Hugging Face layout (config.json, model.safetensors, tokenizer.json), the\n"
     "log train_log.h5 (/train) and checkpoint.safetensors (for --resume).\n"
+    "Under mpirun the ranks share each step's micro-batches (docs/distributed.md).\n"
     "\n"
     "Model:\n"
     "  --tokenizer PATH      tokenizer.json, or a directory holding one (required); it sets\n"

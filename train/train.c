@@ -25,6 +25,7 @@ static const char *HELP =
     "hyplora loss does, and writes OUT: the adapter as a PEFT directory\n"
     "(adapter_model.safetensors, adapter_config.json), the training log train_log.h5 (/train)\n"
     "and checkpoint.safetensors (adapters, optimiser state and log, for --resume).\n"
+    "Under mpirun the ranks share each step's micro-batches (docs/distributed.md).\n"
     "\n"
     "Plan (which modules get which adapter):\n"
     "  --method M            lora, hyplora (the consistent form, default) or hyplora-released\n"

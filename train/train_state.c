@@ -289,18 +289,24 @@ static bool g_stop_agreed; /* a rank was asked to stop: all stop after this step
 static char g_down_msg[1024];
 static size_t g_down_len;
 
+void train_down_message(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(g_down_msg, sizeof g_down_msg, fmt, ap);
+    va_end(ap);
+    g_down_len = n < 0 ? 0 : (size_t)n < sizeof g_down_msg ? (size_t)n : sizeof g_down_msg - 1;
+}
+
 static void down_message(const train_loop *l, int64_t step, int64_t saved)
 {
-    int n;
     if (saved > 0)
-        n = snprintf(g_down_msg, sizeof g_down_msg, "hyplora %s: rank %d: stopped by a signal during step %lld (mpirun "
-                     "stops every rank when one fails or is interrupted); the checkpoint of step %lld in %s is kept\n",
-                     l->command, g_dist.rank, (long long)step, (long long)saved, l->out);
+        train_down_message("hyplora %s: rank %d: stopped by a signal during step %lld (" TAKEN_DOWN "); the "
+                           "checkpoint of step %lld in %s is kept\n",
+                           l->command, g_dist.rank, (long long)step, (long long)saved, l->out);
     else
-        n = snprintf(g_down_msg, sizeof g_down_msg, "hyplora %s: rank %d: stopped by a signal during step %lld (mpirun "
-                     "stops every rank when one fails or is interrupted); no checkpoint was written yet\n",
-                     l->command, g_dist.rank, (long long)step);
-    g_down_len = n < 0 ? 0 : (size_t)n < sizeof g_down_msg ? (size_t)n : sizeof g_down_msg - 1;
+        train_down_message("hyplora %s: rank %d: stopped by a signal during step %lld (" TAKEN_DOWN "); no "
+                           "checkpoint was written yet\n", l->command, g_dist.rank, (long long)step);
 }
 
 static _Noreturn void taken_down(int sig)

@@ -112,6 +112,11 @@ void train_catch_signals(void);
 void train_release_signals(void);
 bool train_stop_requested(void);
 
+/* What a rank of several says on stderr when mpirun takes the job down (printf format,
+ * ending in a newline); the training loop sets its own. */
+#define TAKEN_DOWN "mpirun stops every rank when one fails or is interrupted"
+void train_down_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Sums a data-parallel step over the ranks (dist.h; one process: nothing to add): the
  * gradients, st's loss and target count, the tokens; and whether any rank was asked to
  * stop, so that all stop after the same step. Each command's step calls it between

@@ -74,13 +74,16 @@ typedef struct hp_delta_sets_options {
     const char *noun;     /* errors name the set as "NOUN ID" ("set" when NULL) ... */
     const int64_t *ids;   /* ... with ids[i] (NULL: i) */
     hp_progress *progress; /* sets done out of n_sets; may be NULL */
+    size_t part, parts;    /* one share of the work among several processes: only sets i with
+                              i % parts == part are measured, the other out[i] are left as they
+                              are (parts 0 or 1: every set) */
 } hp_delta_sets_options;
 
 /* δ of each of n_sets point sets into out[i]: set i is n_points[i] (>= 4) rows of dim
  * float32 values given by points(); distances as hp_delta_distances. Each set runs on one
  * thread with buffers reused between sets, the threads sharing the sets, so many small sets
  * (prompts of a few hundred tokens) go at the speed of one large one. The results do not
- * depend on the thread count. */
+ * depend on the thread count, nor on the share: the shares together give the whole. */
 int hp_delta_sets(size_t n_sets, const size_t *n_points, size_t dim, hp_delta_points_fn points, void *ctx,
                   const hp_delta_sets_options *opt, hp_delta_result *out, hp_err *err);
 

@@ -45,6 +45,8 @@ typedef struct hp_delta_layers_options {
  * the last layer before the final norm) of each item (token ids, run as one sequence each)
  * into out[k * items->n + i]. Items go through the model in batches of similar length,
  * longest first; the results do not depend on the batch size beyond float32 round-off.
+ * opt->sets.part and parts share out the batches, each run as the whole run runs it, so the
+ * shares together give the whole run's results exactly.
  * Fails on a layer out of range, or an item longer than the model's context. */
 int hp_delta_layers(const hp_fwd_model *fm, const hp_delta_items *items, const int *layers, size_t n_layers,
                     const hp_delta_layers_options *opt, hp_delta_result *out, hp_err *err);

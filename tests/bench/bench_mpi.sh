@@ -12,7 +12,11 @@
 # allreduce achieved (bytes summed / seconds summing) come from the run's "mpi:" line;
 # beside it, a plain MPI_Allreduce of the same size (allreduce_peer, median of 20) in the
 # same run.
-# Prints a table and the ratios (no target: the issue asks for the measurement).
+# Then the commands that share out items, on the model the pretraining run made, wall time
+# (median of BENCH_REPEATS, 3) of the same two sides:
+#   delta     per prompt, the embeddings and every layer, the 1319 GSM8K test questions;
+#   eval      greedy, the 238 MAWPS test items, 48 new tokens each.
+# Prints the tables and the ratios (no target: the issue asks for the measurement).
 #   tests/bench/bench_mpi.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -83,4 +87,37 @@ done
 for w in pretrain lora; do
     /usr/bin/python3 -c 'import sys; a, b = (float(open(p).read()) for p in sys.argv[2:]); print("%s: 2 ranks x 1 thread take %.2fx the step time of 1 rank x 2 threads" % (sys.argv[1], b / a))' \
         "$w" "$tmp/${w:0:3}-1x2.step" "$tmp/${w:0:3}-2x1.step"
+done
+
+# The commands that share out items: wall seconds, median of BENCH_REPEATS runs.
+repeats=${BENCH_REPEATS:-3}
+delta=(delta "$tmp/pre-1x2" --data notebooks-data/datasets/gsm8k/test.json --layers all)
+eval_=(eval "$tmp/pre-1x2" notebooks-data/datasets/mawps/test.json --max-new 48)
+
+# wall SIDE ARGS...: median seconds of the command, SIDE 1x2 (one process) or 2x1 (mpirun)
+wall() {
+    local side=$1
+    shift
+    for _ in $(seq "$repeats"); do
+        local t0 t1
+        rm -f "$tmp/out.h5" "$tmp/out.json"
+        t0=$(date +%s.%N)
+        if [ "$side" = 1x2 ]; then
+            "$hyplora" --quiet --threads 2 "$@" >"$tmp/wall.log" 2>&1
+        else
+            "${mpirun[@]}" "$hyplora" --quiet --threads 1 "$@" >"$tmp/wall.log" 2>&1
+        fi || { cat "$tmp/wall.log" >&2; exit 1; }
+        t1=$(date +%s.%N)
+        /usr/bin/python3 -c "print($t1 - $t0)"
+    done | sort -n | sed -n "$(((repeats + 1) / 2))p"
+}
+
+echo
+echo "| command | 1 rank x 2 threads s | 2 ranks x 1 thread s | ratio |"
+echo "|---|---|---|---|"
+for w in delta eval; do
+    if [ $w = delta ]; then args=("${delta[@]}" -o "$tmp/out.h5"); else args=("${eval_[@]}" -o "$tmp/out.json"); fi
+    a=$(wall 1x2 "${args[@]}")
+    b=$(wall 2x1 "${args[@]}")
+    /usr/bin/python3 -c 'import sys; a, b = map(float, sys.argv[2:]); print("| %s | %.2f | %.2f | %.2fx |" % (sys.argv[1], a, b, b / a))' "$w" "$a" "$b"
 done

@@ -6,7 +6,8 @@ mpirun on this host:
 
 The reference is the same binary as one process without mpirun: a step's micro-batches are
 dealt to the ranks in turn and their gradients summed before clipping and the update, so
-any rank count computes the single process's step, up to the order of float32 sums.
+any rank count computes the single process's step, up to the order of float32 sums. The
+analyses and eval share out whole items, so their results are the single process's exactly.
 
 1. LoRA (with dropout: each micro-batch keeps its masks wherever it runs) on 2 ranks, and
    HypLoRA on 3 ranks, which share 4 micro-batches unevenly: every adapter tensor within 1e-5 of the single process's (relative to its
@@ -20,7 +21,12 @@ any rank count computes the single process's step, up to the order of float32 su
    checkpoint (exit 130); resuming on 2 ranks completes.
 5. Ranks given different data fail before training, naming the rank; a command that runs
    as one process refuses mpirun with one message.
-6. Where `ip netns` works (as root): the two ranks in two network namespaces joined by a
+6. eval on 2 ranks writes the single process's results; stopped by SIGUSR1, it keeps every
+   rank's outputs in RESULTS.partial, and resuming on 3 ranks completes to the same results.
+7. The per-prompt delta of the embeddings and every layer (2 ranks), the sampled delta's
+   tries with random base points (3 ranks) and analyze (2 ranks) write reports equal to
+   the single process's to the last bit (the same threads per rank).
+8. Where `ip netns` works (as root): the two ranks in two network namespaces joined by a
    veth pair, mpirun starting the second "host" through a launcher that enters its
    namespace, so the gradients really cross an interface: the adapter again equals the
    single process's, and the veth counted the bytes.
@@ -288,6 +294,91 @@ def case_bad():
     assert not os.path.exists(suite.path("freq.h5"))
 
 
+EVAL_DATA = [os.path.join(ROOT, "notebooks-data", "datasets", d, "test.json") for d in ("mawps", "SVAMP")]
+
+
+def eval_args(out, limit):
+    return ["eval", MODEL, *EVAL_DATA, "--limit", limit, "--max-new", 24, "--batch", 4, "-o", out]
+
+
+def results(path):
+    with open(path) as f:
+        r = json.load(f)
+    return {k: r[k] for k in ("settings", "datasets", "items")}
+
+
+def case_eval():
+    one, two = suite.path("eval-1.json"), suite.path("eval-2.json")
+    suite.ok("--threads", 1, *eval_args(one, 20))
+    r = mpi_ok(2, *eval_args(two, 20))
+    assert r.stdout.count("results: ") == 1, r.stdout
+    a, b = results(one), results(two)
+    assert len(b["items"]) == 40 and len({i["output"] for i in b["items"]}) > 20, b["items"][:3]
+    assert a == b, "the results of 2 ranks differ from one process's"
+
+
+def case_eval_stop_resume():
+    one, out = suite.path("eval-long-1.json"), suite.path("eval-long.json")
+    partial = out + ".partial"
+    job = start_job(2, eval_args(out, 150))
+    t0 = time.time()
+    while not os.path.exists(partial) or open(partial).read().count("\n") < 12:
+        assert job.poll() is None and time.time() - t0 < 120, "eval made no outputs"
+        time.sleep(0.02)
+    job.send_signal(signal.SIGUSR1)
+    _, err = job.communicate(timeout=120)
+    assert job.returncode == 130, (job.returncode, err)
+    done = int(err.split("interrupted after ")[1].split()[0])
+    with open(partial) as f:
+        lines = f.read().splitlines()
+    assert 11 <= done < 300 and len(lines) == done + 1, (done, len(lines))
+    indices = {json.loads(x)["index"] for x in lines[1:] if json.loads(x)["dataset"] == "mawps"}
+    assert any(i % 2 == 1 for i in indices), "rank 1's outputs are not in the partial file"
+    r = mpi_ok(3, *eval_args(out, 150))
+    assert "resuming from %s: %d of 300 items done" % (partial, done) in r.stderr, r.stderr
+    assert not os.path.exists(partial)
+    suite.ok("--threads", 1, *eval_args(one, 150))
+    assert results(one) == results(out), "the resumed results differ from one process's"
+    print("     stopped after %d of 300 items on 2 ranks, resumed on 3: the single process's results" % done)
+
+
+def assert_reports_equal(a, b):
+    """Every dataset and attribute of two HDF5 reports equal, but what names the run."""
+    differ = {"command_line", "created_utc", "freq_report"}
+    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
+        names = []
+        fa.visit(names.append)
+        other = []
+        fb.visit(other.append)
+        assert names == other, (names, other)
+        for name in names:
+            x, y = fa[name], fb[name]
+            if isinstance(x, h5py.Dataset):
+                assert np.array_equal(x[()], y[()]), name
+            for k in x.attrs:
+                if k not in differ:
+                    assert np.array_equal(np.asarray(x.attrs[k]), np.asarray(y.attrs[k])), (name, k)
+    return len(names)
+
+
+def compare_report(tag, n, args):
+    one, many = suite.path("%s-1.h5" % tag), suite.path("%s-%d.h5" % (tag, n))
+    suite.ok("--threads", 1, *args, "-o", one)
+    mpi_ok(n, *args, "-o", many)
+    return assert_reports_equal(one, many)
+
+
+def case_delta():
+    n = compare_report("prompts", 2, ["delta", MODEL, "--data", DATA, "--layers", "all", "--limit", 40, "--batch", 4])
+    m = compare_report("sampled", 3, ["delta", MODEL, "--sample", 40, "--tries", 7, "--base", "random", "--seed", 3])
+    print("     per prompt (2 ranks): %d objects equal; sampled tries (3 ranks): %d" % (n, m))
+
+
+def case_analyze():
+    n = compare_report("analyze", 2, ["analyze", MODEL, "--data", DATA, "--limit", 30, "--p-value", 20])
+    print("     analyze (2 ranks): %d objects equal" % n)
+
+
 def sh(*args):
     return subprocess.run(list(map(str, args)), capture_output=True, text=True)
 
@@ -348,5 +439,9 @@ suite.check("a killed rank takes the job down; resume on another rank count", ca
 suite.check("a rank stopped by SIGTERM takes the job down, naming itself", case_terminated_rank)
 suite.check("SIGUSR1 stops every rank after one step; resume on 2 ranks", case_usr1_stop)
 suite.check("mismatched ranks and one-process commands are refused", case_bad)
+suite.check("eval: 2 ranks write the single process's results", case_eval)
+suite.check("eval: stopped on 2 ranks, resumed on 3, the single process's results", case_eval_stop_resume)
+suite.check("delta per prompt and sampled tries: the single process's report", case_delta)
+suite.check("analyze: the single process's report", case_analyze)
 suite.check("two network namespaces joined by a veth pair", case_netns)
 suite.done()
