@@ -398,7 +398,9 @@ def case_netns():
                       ("-n", ns[i], "link", "set", ns[i], "up"), ("-n", ns[i], "link", "set", "lo", "up")]
         for s in steps:
             r = sh(ip, *s)
-            assert r.returncode == 0, (s, r.stderr)
+            if r.returncode != 0:  # the machine cannot: a chroot whose / is no mount point, say
+                print("     not run: ip %s failed here: %s" % (" ".join(s), r.stderr.strip()))
+                return
         # mpirun runs in the first namespace and starts the second "host" through this
         # launcher instead of ssh: it enters that host's namespace (and its own hostname)
         agent = suite.path("netns-agent")
