@@ -280,6 +280,22 @@ static int receive(const MPI_Status *st, dist_take_fn take, void *ctx, hp_err *e
     return rc;
 }
 
+/* Takes every message that has arrived, without waiting; *any says whether one had. */
+static int take_arrived(dist_take_fn take, void *ctx, bool *any, hp_err *err)
+{
+    *any = false;
+    for (;;) {
+        int arrived;
+        MPI_Status st;
+        MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, g_stream, &arrived, &st);
+        if (!arrived)
+            return 0;
+        *any = true;
+        if (receive(&st, take, ctx, err))
+            return -1;
+    }
+}
+
 static int stream_begin(hp_err *err)
 {
     if (g_s.taken)
@@ -318,19 +334,10 @@ int dist_put(uint64_t key, const void *bytes, size_t n, hp_err *err)
 int dist_poll(dist_take_fn take, void *ctx, hp_err *err)
 {
 #ifdef HYPLORA_MPI
+    bool any;
     if (g_dist.size < 2 || g_dist.rank != 0)
         return 0;
-    if (stream_begin(err))
-        return -1;
-    for (;;) {
-        int arrived;
-        MPI_Status st;
-        MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, g_stream, &arrived, &st);
-        if (!arrived)
-            return 0;
-        if (receive(&st, take, ctx, err))
-            return -1;
-    }
+    return stream_begin(err) || take_arrived(take, ctx, &any, err) ? -1 : 0;
 #else
     (void)take, (void)ctx, (void)err;
     return 0;
@@ -352,17 +359,13 @@ int dist_drain(dist_take_fn take, void *ctx, hp_err *err)
     if (stream_begin(err))
         return -1;
     for (int r = 1; r < g_dist.size;) {
-        if (g_s.done[r] && g_s.taken[r] == g_s.put[r]) {
+        bool any;
+        if (g_s.done[r] && g_s.taken[r] == g_s.put[r])
             r++;
-            continue;
-        }
-        int arrived;
-        MPI_Status st;
-        MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, g_stream, &arrived, &st);
-        if (!arrived)
-            nap();
-        else if (receive(&st, take, ctx, err))
+        else if (take_arrived(take, ctx, &any, err))
             return -1;
+        else if (!any)
+            nap();
     }
     memset(g_s.taken, 0, (size_t)g_dist.size * sizeof *g_s.taken);
     memset(g_s.done, 0, (size_t)g_dist.size * sizeof *g_s.done);

@@ -411,7 +411,6 @@ int train_share_state(const train_settings *s, float *params, size_t n, hp_optim
 
 /* ---- shared by train and pretrain ---- */
 
-
 void train_shuffle(void *v, size_t n, size_t size, uint64_t seed)
 {
     hp_rng r;

@@ -33,8 +33,7 @@ fi
 work=${BENCH_DIR:-.cache/bench}
 mkdir -p "$work"
 steps=${BENCH_STEPS:-8}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. tests/bench/lib.sh
 mpirun=(mpirun -np 2)
 [ "$(id -u)" -eq 0 ] && mpirun+=(--allow-run-as-root)
 
@@ -52,7 +51,7 @@ print("%.4f" % np.median(g["tokens"][1:] / g["tokens_per_s"][1:]))
 PY
 }
 
-# row WORKLOAD SIDE OUT PARAMS: prints the table row of the run in OUT (its log in OUT.log)
+# row WORKLOAD SIDE OUT PARAMS: prints the table row of the run in OUT (its output in OUT.log)
 row() {
     local workload=$1 side=$2 out=$3 params=$4
     local step mpi_s gbs plain
@@ -72,10 +71,8 @@ echo "| workload | side | step s (median) | MPI s per step: waiting + summing | 
 echo "|---|---|---|---|---|---|"
 for w in pretrain lora; do
     if [ $w = pretrain ]; then args=("${pretrain[@]}"); else args=("${lora[@]}"); fi
-    "$hyplora" --threads 2 "${args[@]}" -o "$tmp/${w:0:3}-1x2" >"$tmp/${w:0:3}-1x2.log" 2>&1 ||
-        { cat "$tmp/${w:0:3}-1x2.log" >&2; exit 1; }
-    "${mpirun[@]}" "$hyplora" --threads 1 "${args[@]}" -o "$tmp/${w:0:3}-2x1" >"$tmp/${w:0:3}-2x1.log" 2>&1 ||
-        { cat "$tmp/${w:0:3}-2x1.log" >&2; exit 1; }
+    run "${w:0:3}-1x2.log" "$hyplora" --threads 2 "${args[@]}" -o "$tmp/${w:0:3}-1x2"
+    run "${w:0:3}-2x1.log" "${mpirun[@]}" "$hyplora" --threads 1 "${args[@]}" -o "$tmp/${w:0:3}-2x1"
     if [ $w = pretrain ]; then
         params=$(sed -n 's/^model: \([0-9]*\) parameters.*/\1/p' "$tmp/pre-1x2.log")
     else
@@ -103,10 +100,10 @@ wall() {
         rm -f "$tmp/out.h5" "$tmp/out.json"
         t0=$(date +%s.%N)
         if [ "$side" = 1x2 ]; then
-            "$hyplora" --quiet --threads 2 "$@" >"$tmp/wall.log" 2>&1
+            run wall.log "$hyplora" --quiet --threads 2 "$@"
         else
-            "${mpirun[@]}" "$hyplora" --quiet --threads 1 "$@" >"$tmp/wall.log" 2>&1
-        fi || { cat "$tmp/wall.log" >&2; exit 1; }
+            run wall.log "${mpirun[@]}" "$hyplora" --quiet --threads 1 "$@"
+        fi
         t1=$(date +%s.%N)
         /usr/bin/python3 -c "print($t1 - $t0)"
     done | sort -n | sed -n "$(((repeats + 1) / 2))p"
